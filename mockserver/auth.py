@@ -1,0 +1,25 @@
+"""Bearer-key authentication against the fixture keys, with the backend's messages."""
+
+from mockserver.clock import Clock
+from mockserver.errors import ApiError
+from mockserver.fixtures import ApiKey
+
+BEARER_PREFIX = "Bearer "
+
+
+def authenticate(header: str | None, keys: dict[str, ApiKey], clock: Clock) -> ApiKey:
+    """Return the key named by an ``Authorization`` header, or raise a 401."""
+    if header is None or not header.startswith(BEARER_PREFIX):
+        raise ApiError.single(
+            401,
+            "Authorization header must be Bearer token",
+            detail="Send 'Authorization: Bearer <api key>'.",
+        )
+    key = keys.get(header[len(BEARER_PREFIX) :].strip())
+    if key is None:
+        raise ApiError.single(
+            401, "Authentication failed", detail="The bearer key is not a key of this deployment."
+        )
+    if key.expires_at is not None and key.expires_at <= clock.now():
+        raise ApiError.single(401, "Authentication failed", detail="The bearer key has expired.")
+    return key

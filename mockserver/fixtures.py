@@ -1,0 +1,284 @@
+"""The world the server starts from: the deployment, its API keys, rate-limit
+schemes and the directory of organizations, workspaces and users.
+
+Fixtures are YAML files in one directory (``--fixtures DIR`` replaces the
+bundled set). They are checked whole at start-up; every problem is reported
+with its file, its entry and the rule it breaks, because a demo that starts
+with a silently ignored typo is worse than one that does not start.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from mockserver.clock import parse_timestamp
+from mockserver.ratelimits import complete_rule, rule_problems
+from mockserver.spec import SPEC_URI, Spec
+from mockserver.validation import display_name
+
+FORMAT_URI = "urn:mockserver:fixture-format"
+FORMAT_PATH = Path(__file__).resolve().parent / "fixture_schema.yaml"
+REQUIRED_FILES = ("deployment.yaml",)
+OPTIONAL_FILES = ("rate_limit_schemes.yaml", "directory.yaml")
+GROWTH_PLAN = "growth"
+
+
+class FixtureError(Exception):
+    """Fixtures that cannot be served; ``problems`` lists every one found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: str
+    plan: str
+    name: str | None = None
+
+    @property
+    def may_create_api_auth_apps(self) -> bool:
+        return self.plan.lower() == GROWTH_PLAN
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key: str
+    name: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RateLimitScheme:
+    slug: str
+    name: str
+    description: str | None
+    rules: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    id: str
+    name: str
+    organization_id: str
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str | None
+    email: str | None
+    organization_ids: frozenset[str] = field(default_factory=frozenset)
+    workspace_ids: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Fixtures:
+    deployment: Deployment
+    api_keys: dict[str, ApiKey]
+    schemes: dict[str, RateLimitScheme]
+    organizations: dict[str, Organization]
+    workspaces: dict[str, Workspace]
+    users: dict[str, User]
+    source: Path | None = None
+
+    @property
+    def default_key(self) -> str:
+        return next(iter(self.api_keys))
+
+
+def _format_registry(spec: Spec) -> Registry:
+    with FORMAT_PATH.open(encoding="utf-8") as handle:
+        fixture_format = yaml.safe_load(handle)
+    return Registry().with_resources(
+        [
+            (FORMAT_URI, Resource(contents=fixture_format, specification=DRAFT202012)),
+            (SPEC_URI, Resource(contents=spec.document, specification=DRAFT202012)),
+        ]
+    )
+
+
+class _Loader:
+    """Reads one fixture directory, collecting problems instead of stopping at the first."""
+
+    def __init__(self, directory: Path, spec: Spec) -> None:
+        self.directory = directory
+        self.spec = spec
+        self.problems: list[str] = []
+        self._registry = _format_registry(spec)
+
+    def fail(self, file_name: str, entry: str, message: str) -> None:
+        where = f"{self.directory / file_name}"
+        self.problems.append(f"{where}: {entry}: {message}" if entry else f"{where}: {message}")
+
+    def read(self, file_name: str, required: bool) -> dict[str, Any] | None:
+        path = self.directory / file_name
+        if not path.is_file():
+            if required:
+                self.fail(file_name, "", "file is missing")
+            return None
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            self.fail(file_name, "", f"cannot be read as YAML: {error}")
+            return None
+        document = {} if document is None else document
+        validator = Draft202012Validator(
+            {"$ref": f"{FORMAT_URI}#/files/{file_name}"}, registry=self._registry
+        )
+        errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))
+        for error in errors:
+            self.fail(file_name, self._entry_name(document, list(error.absolute_path)), error.message)
+        return None if errors else document
+
+    @staticmethod
+    def _entry_name(document: Any, path: list[Any]) -> str:
+        """Name an entry by its position and, where it has one, its slug or id."""
+        label = display_name(path) if path else "top level"
+        node = document
+        for depth, part in enumerate(path[:2]):
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                break
+            if depth == 1 and isinstance(node, dict):
+                name = node.get("slug", node.get("id", node.get("key")))
+                if name is not None:
+                    label += f" ({name!r})"
+        return label
+
+
+def load_fixtures(directory: Path, spec: Spec) -> Fixtures:
+    """Load and check a fixture directory; raise FixtureError listing every problem."""
+    directory = Path(directory)
+    loader = _Loader(directory, spec)
+    if not directory.is_dir():
+        raise FixtureError([f"{directory}: fixture directory does not exist"])
+    deployment_doc = loader.read("deployment.yaml", required=True)
+    schemes_doc = loader.read("rate_limit_schemes.yaml", required=False) or {}
+    directory_doc = loader.read("directory.yaml", required=False) or {}
+    if loader.problems:
+        raise FixtureError(loader.problems)
+    assert deployment_doc is not None
+
+    rule_schema = spec.document["components"]["schemas"]["RateLimitRule"]
+    deployment = Deployment(
+        id=str(deployment_doc["deployment"]["id"]),
+        plan=deployment_doc["deployment"]["plan"],
+        name=deployment_doc["deployment"].get("name"),
+    )
+    api_keys = _api_keys(loader, deployment_doc["api_keys"])
+    schemes = _schemes(loader, schemes_doc.get("rate_limit_schemes", []), rule_schema)
+    organizations, workspaces, users = _directory(loader, directory_doc)
+    if loader.problems:
+        raise FixtureError(loader.problems)
+    return Fixtures(
+        deployment=deployment,
+        api_keys=api_keys,
+        schemes=schemes,
+        organizations=organizations,
+        workspaces=workspaces,
+        users=users,
+        source=directory,
+    )
+
+
+def _api_keys(loader: _Loader, entries: list[dict[str, Any]]) -> dict[str, ApiKey]:
+    keys: dict[str, ApiKey] = {}
+    for index, entry in enumerate(entries):
+        where = f"api_keys[{index}] ({entry['key']!r})"
+        if entry["key"] in keys:
+            loader.fail("deployment.yaml", where, "the same key is listed twice")
+            continue
+        expires_at = entry.get("expires_at")
+        if expires_at is not None and not isinstance(expires_at, datetime):
+            try:
+                expires_at = parse_timestamp(str(expires_at))
+            except ValueError as error:
+                loader.fail("deployment.yaml", where, f"expires_at: {error}")
+                continue
+        keys[entry["key"]] = ApiKey(entry["key"], entry.get("name"), expires_at)
+    return keys
+
+
+def _schemes(
+    loader: _Loader, entries: list[dict[str, Any]], rule_schema: dict[str, Any]
+) -> dict[str, RateLimitScheme]:
+    schemes: dict[str, RateLimitScheme] = {}
+    for index, entry in enumerate(entries):
+        where = f"rate_limit_schemes[{index}] ({entry['slug']!r})"
+        if entry["slug"] in schemes:
+            loader.fail("rate_limit_schemes.yaml", where, "the same slug is used twice")
+            continue
+        for rule_index, rule in enumerate(entry["rules"]):
+            for problem in rule_problems(rule):
+                loader.fail("rate_limit_schemes.yaml", f"{where}.rules[{rule_index}]", problem)
+        schemes[entry["slug"]] = RateLimitScheme(
+            slug=entry["slug"],
+            name=entry["name"],
+            description=entry.get("description"),
+            rules=tuple(complete_rule(rule, rule_schema) for rule in entry["rules"]),
+        )
+    return schemes
+
+
+def _directory(
+    loader: _Loader, document: dict[str, Any]
+) -> tuple[dict[str, Organization], dict[str, Workspace], dict[str, User]]:
+    file_name = "directory.yaml"
+    organizations: dict[str, Organization] = {}
+    workspaces: dict[str, Workspace] = {}
+    users: dict[str, User] = {}
+    for index, entry in enumerate(document.get("organizations", [])):
+        org_id = str(entry["id"])
+        where = f"organizations[{index}] ({org_id!r})"
+        if org_id in organizations:
+            loader.fail(file_name, where, "the same organization id is used twice")
+            continue
+        organizations[org_id] = Organization(org_id, entry["name"])
+        for ws_index, workspace in enumerate(entry.get("workspaces", [])):
+            ws_id = str(workspace["id"])
+            if ws_id in workspaces:
+                loader.fail(
+                    file_name,
+                    f"{where}.workspaces[{ws_index}] ({ws_id!r})",
+                    "the same workspace id is used twice",
+                )
+                continue
+            workspaces[ws_id] = Workspace(ws_id, workspace["name"], org_id)
+    for index, entry in enumerate(document.get("users", [])):
+        user_id = str(entry["id"])
+        where = f"users[{index}] ({user_id!r})"
+        if user_id in users:
+            loader.fail(file_name, where, "the same user id is used twice")
+            continue
+        org_ids = frozenset(str(org) for org in entry.get("organizations", []))
+        ws_ids = frozenset(str(ws) for ws in entry.get("workspaces", []))
+        for org_id in sorted(org_ids - organizations.keys()):
+            loader.fail(file_name, where, f"member of unknown organization {org_id!r}")
+        for ws_id in sorted(ws_ids):
+            workspace = workspaces.get(ws_id)
+            if workspace is None:
+                loader.fail(file_name, where, f"member of unknown workspace {ws_id!r}")
+            elif workspace.organization_id not in org_ids:
+                loader.fail(
+                    file_name,
+                    where,
+                    f"member of workspace {ws_id!r} but not of its organization "
+                    f"{workspace.organization_id!r}",
+                )
+        users[user_id] = User(user_id, entry.get("name"), entry.get("email"), org_ids, ws_ids)
+    return organizations, workspaces, users

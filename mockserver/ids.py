@@ -1,0 +1,74 @@
+"""Snowflake ids in the layout of the Wacht backend (Sony's sonyflake).
+
+``id = (ticks << 24) | (sequence << 16) | machine`` where ``ticks`` counts
+10 ms units since 2025-01-01T00:00:00Z, ``sequence`` has 8 bits and
+``machine`` 16. Ids are sent as strings of decimal digits.
+"""
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from mockserver.clock import Clock
+
+EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+TICK = timedelta(milliseconds=10)
+SEQUENCE_BITS = 8
+MACHINE_BITS = 16
+MAX_SEQUENCE = (1 << SEQUENCE_BITS) - 1
+MAX_MACHINE_ID = (1 << MACHINE_BITS) - 1
+
+
+@dataclass(frozen=True)
+class DecodedId:
+    time: datetime
+    sequence: int
+    machine_id: int
+
+
+def ticks_at(instant: datetime) -> int:
+    return (instant - EPOCH) // TICK
+
+
+def compose(ticks: int, sequence: int, machine_id: int) -> int:
+    return (ticks << (SEQUENCE_BITS + MACHINE_BITS)) | (sequence << MACHINE_BITS) | machine_id
+
+
+def decode(snowflake: int | str) -> DecodedId:
+    value = int(snowflake)
+    return DecodedId(
+        time=EPOCH + TICK * (value >> (SEQUENCE_BITS + MACHINE_BITS)),
+        sequence=(value >> MACHINE_BITS) & MAX_SEQUENCE,
+        machine_id=value & MAX_MACHINE_ID,
+    )
+
+
+class SnowflakeGenerator:
+    """Hands out unique, strictly increasing ids for one machine id.
+
+    sonyflake sleeps when a tick's 256 sequence numbers run out. A frozen clock
+    never reaches the next tick, so this generator borrows the next tick
+    instead: ids stay unique and increasing, and run at most a few ticks ahead
+    of the clock under a burst.
+    """
+
+    def __init__(self, clock: Clock, machine_id: int) -> None:
+        if not 0 <= machine_id <= MAX_MACHINE_ID:
+            raise ValueError(f"machine id must be within 0..{MAX_MACHINE_ID}")
+        self._clock = clock
+        self.machine_id = machine_id
+        self._lock = threading.Lock()
+        self._last_ticks = -1
+        self._sequence = 0
+
+    def next_id(self) -> str:
+        with self._lock:
+            ticks = ticks_at(self._clock.now())
+            if ticks > self._last_ticks:
+                self._last_ticks, self._sequence = ticks, 0
+            elif self._sequence < MAX_SEQUENCE:
+                self._sequence += 1
+            else:
+                # The clock stood still or went back: move on from the last tick.
+                self._last_ticks, self._sequence = self._last_ticks + 1, 0
+            return str(compose(self._last_ticks, self._sequence, self.machine_id))
