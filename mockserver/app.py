@@ -62,9 +62,7 @@ def _read_json_body(operation: Operation) -> Any:
     content_type = request.mimetype
     if not _JSON_MEDIA_TYPE.match(content_type or ""):
         got = f"got {request.content_type!r}" if request.content_type else "none was sent"
-        raise ApiError.single(
-            415, detail=f"Content-Type must be application/json; {got}."
-        )
+        raise ApiError.single(415, detail=f"Content-Type must be application/json; {got}.")
     raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
     body = parse_json_body(raw)
     assert operation.body_validator is not None

@@ -51,7 +51,11 @@ class ApiError(Exception):
 
     @classmethod
     def single(
-        cls, status: int, message: str | None = None, *, field: str | None = None,
+        cls,
+        status: int,
+        message: str | None = None,
+        *,
+        field: str | None = None,
         detail: str | None = None,
     ) -> "ApiError":
         text = message if message is not None else STANDARD_MESSAGES.get(status, "Request failed")

@@ -141,7 +141,9 @@ class _Loader:
         )
         errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))
         for error in errors:
-            self.fail(file_name, self._entry_name(document, list(error.absolute_path)), error.message)
+            self.fail(
+                file_name, self._entry_name(document, list(error.absolute_path)), error.message
+            )
         return None if errors else document
 
     @staticmethod

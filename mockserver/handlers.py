@@ -77,7 +77,9 @@ def _check_scope(ctx: Context, body: dict[str, Any]) -> str | None:
         if workspace_id is not None and workspace_id not in user.workspace_ids:
             raise _bad_request("user_id is not a member of workspace_id", "user_id")
     elif organization_id is not None or workspace_id is not None:
-        field_name = "organization_id" if body.get("organization_id") is not None else "workspace_id"
+        field_name = (
+            "organization_id" if body.get("organization_id") is not None else "workspace_id"
+        )
         raise _bad_request(
             "user_id is required when organization_id/workspace_id is provided", field_name
         )

@@ -49,4 +49,6 @@ def complete_rule(rule: dict[str, Any], rule_schema: dict[str, Any]) -> dict[str
     """The rule as the API sends it: every property of the spec's ``RateLimitRule``,
     in the spec's order, with the spec's default where the rule has none."""
     properties = rule_schema["properties"]
-    return {name: deepcopy(rule.get(name, prop.get("default"))) for name, prop in properties.items()}
+    return {
+        name: deepcopy(rule.get(name, prop.get("default"))) for name, prop in properties.items()
+    }

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -56,9 +56,15 @@ class Spec:
         )
         self.operations: list[Operation] = list(self._read_operations())
 
-    def validator(self, pointer: str) -> Draft202012Validator:
+    def validator(
+        self, pointer: str, format_checker: FormatChecker | None = None
+    ) -> Draft202012Validator:
         """Compile the schema at ``pointer`` (a JSON pointer into the spec)."""
-        return Draft202012Validator({"$ref": f"{SPEC_URI}#{pointer}"}, registry=self._registry)
+        return Draft202012Validator(
+            {"$ref": f"{SPEC_URI}#{pointer}"},
+            registry=self._registry,
+            format_checker=format_checker,
+        )
 
     def component_validator(self, schema_name: str) -> Draft202012Validator:
         return self.validator(f"/components/schemas/{escape_pointer_token(schema_name)}")

@@ -100,8 +100,10 @@ def _problem(error: ValidationError) -> Problem:
     elif error.validator == "maximum":
         message = f"{name} must be at most {error.validator_value}"
     elif error.validator == "minLength":
-        message = f"{name} must not be empty" if error.validator_value == 1 else (
-            f"{name} must have at least {error.validator_value} characters"
+        message = (
+            f"{name} must not be empty"
+            if error.validator_value == 1
+            else (f"{name} must have at least {error.validator_value} characters")
         )
     else:
         message = f"{name}: {error.message}"

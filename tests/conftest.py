@@ -1,0 +1,81 @@
+"""Shared fixtures: an in-process app whose every response is checked against
+openapi.yaml, and copies of the default fixtures that a test may edit."""
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from contract import assert_conforms
+from mockserver import Settings, create_app
+from mockserver.resources import default_fixtures_dir
+
+DEV_KEY = "sk_test_mock"
+AUTH = {"Authorization": f"Bearer {DEV_KEY}"}
+_UNSET: Any = object()
+
+
+class ContractClient:
+    """Flask's test client, with the dev key by default and every answer checked
+    against openapi.yaml before the test sees it."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._client = app.test_client()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: str | None = _UNSET,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        all_headers = dict(headers or {})
+        if auth is _UNSET:
+            all_headers.update(AUTH)
+        elif auth is not None:
+            all_headers["Authorization"] = auth
+        response = self._client.open(path, method=method, headers=all_headers, **kwargs)
+        body = response.get_json(silent=True) if response.data else None
+        if response.data and response.mimetype == "application/json":
+            assert body is not None, f"{method} {path}: body is not JSON: {response.data[:200]!r}"
+        assert_conforms(method, path, response.status_code, response.headers, body)
+        return response
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def create(self, **fields: Any) -> Any:
+        """POST /api-auth/apps with a valid body, overridden by ``fields``."""
+        body = {"app_slug": "my-integration", "name": "My App", "key_prefix": "sk_live"}
+        body.update(fields)
+        return self.post("/api-auth/apps", json=body)
+
+
+@pytest.fixture
+def fixture_dir(tmp_path: Path) -> Path:
+    """An editable copy of the bundled fixtures."""
+    target = tmp_path / "fixtures"
+    shutil.copytree(default_fixtures_dir(), target)
+    return target
+
+
+@pytest.fixture
+def make_client() -> Callable[..., ContractClient]:
+    def make(**settings: Any) -> ContractClient:
+        return ContractClient(create_app(Settings(**settings)))
+
+    return make
+
+
+@pytest.fixture
+def client(make_client: Callable[..., ContractClient]) -> ContractClient:
+    return make_client()

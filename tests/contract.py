@@ -1,0 +1,90 @@
+"""Checks every response a test receives against openapi.yaml.
+
+The expected shape of each response comes from the spec, never from the
+test: the operation is found by method and path template, and the body is
+validated against the schema documented for its status.
+"""
+
+import re
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from jsonschema import FormatChecker
+
+from mockserver.resources import default_spec_path
+from mockserver.spec import Spec, escape_pointer_token, load_spec
+
+FORMATS = FormatChecker()
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _is_rfc3339(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", value):
+        raise ValueError(f"{value!r} is not RFC 3339")
+    datetime.fromisoformat(value)
+    return True
+
+
+@cache
+def contract() -> Spec:
+    return load_spec(default_spec_path())
+
+
+def _template_matches(template: str, path: str) -> bool:
+    pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+    return re.match(pattern, path) is not None
+
+
+def _resolve(spec: Spec, node: dict[str, Any], pointer: str) -> tuple[dict[str, Any], str]:
+    """Follow a local ``$ref`` once, returning the target and its pointer."""
+    ref = node.get("$ref")
+    if ref is None:
+        return node, pointer
+    target: Any = spec.document
+    for token in ref.removeprefix("#/").split("/"):
+        target = target[token.replace("~1", "/").replace("~0", "~")]
+    return target, ref.removeprefix("#")
+
+
+def assert_conforms(method: str, path: str, status: int, headers: Any, body: Any) -> None:
+    """Fail unless the response is one openapi.yaml documents for this request."""
+    spec = contract()
+    path = path.split("?")[0]
+    templates = [t for t in spec.document["paths"] if _template_matches(t, path)]
+    operation = next(
+        (
+            spec.document["paths"][t].get(method.lower())
+            for t in templates
+            if method.lower() in spec.document["paths"][t]
+        ),
+        None,
+    )
+    if operation is None:
+        # No operation: routing errors (404, 405) are sent in the documented envelope.
+        assert status in (404, 405), f"{method} {path} matched no operation but got {status}"
+        _validate(spec, "/components/schemas/ErrorEnvelope", body)
+        return
+    template = next(t for t in templates if method.lower() in spec.document["paths"][t])
+    responses = operation["responses"]
+    assert str(status) in responses, (
+        f"{method} {template} answered {status}, which openapi.yaml does not document"
+    )
+    pointer = f"/paths/{escape_pointer_token(template)}/{method.lower()}/responses/{status}"
+    response, pointer = _resolve(spec, responses[str(status)], pointer)
+    content = response.get("content")
+    if not content:
+        assert body is None, f"{status} documents no body"
+        return
+    media_type = headers.get("Content-Type", "").split(";")[0].strip()
+    assert media_type in content, f"Content-Type {media_type!r} is not documented for {status}"
+    _validate(spec, f"{pointer}/content/{escape_pointer_token(media_type)}/schema", body)
+
+
+def _validate(spec: Spec, pointer: str, body: Any) -> None:
+    errors = list(spec.validator(pointer, format_checker=FORMATS).iter_errors(body))
+    assert not errors, "response breaks openapi.yaml: " + "; ".join(
+        f"{'/'.join(map(str, e.absolute_path)) or 'body'}: {e.message}" for e in errors
+    )
