@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from contract import assert_conforms
 from flask import Flask
 
-from contract import assert_conforms
 from mockserver import Settings, create_app
 from mockserver.resources import default_fixtures_dir
 

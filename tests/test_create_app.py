@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ContractClient
+
 from mockserver.ids import decode
 
 APPS = "/api-auth/apps"
