@@ -148,18 +148,23 @@ class _Loader:
 
     @staticmethod
     def _entry_name(document: Any, path: list[Any]) -> str:
-        """Name an entry by its position and, where it has one, its slug or id."""
-        label = display_name(path) if path else "top level"
-        node = document
-        for depth, part in enumerate(path[:2]):
-            try:
-                node = node[part]
-            except (KeyError, IndexError, TypeError):
-                break
-            if depth == 1 and isinstance(node, dict):
-                name = node.get("slug", node.get("id", node.get("key")))
-                if name is not None:
-                    label += f" ({name!r})"
+        """Name an entry by its position and, where it has one, its slug, id or key:
+        ``rate_limit_schemes[1] ('standard-api').rules[2].unit``."""
+        if not path:
+            return "top level"
+        head, rest = path[:2], path[2:]
+        label = display_name(head)
+        try:
+            entry = document[head[0]][head[1]] if len(head) == 2 else None
+        except (KeyError, IndexError, TypeError):
+            entry = None
+        if isinstance(entry, dict):
+            name = entry.get("slug", entry.get("id", entry.get("key")))
+            if name is not None:
+                label += f" ({name!r})"
+        if rest:
+            tail = display_name(rest)
+            label += tail if tail.startswith("[") else f".{tail}"
         return label
 
 
