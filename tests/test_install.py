@@ -1,0 +1,40 @@
+"""``pip install .`` (not editable) into a fresh venv, then ``mockserver serve``
+from an unrelated directory: the spec and fixtures must ship in the wheel."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from test_cli import CREATE, call
+
+from mockserver.testing import run_server
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_installed_package_serves_from_any_directory(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", str(REPO)],
+        check=True,
+        timeout=600,
+    )
+    bundled = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "from mockserver.resources import default_spec_path, default_fixtures_dir;"
+            "print(default_spec_path()); print(default_fixtures_dir())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout.split()
+    assert all(path.startswith(str(venv)) for path in bundled), bundled
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with run_server(command=[str(venv / "bin" / "mockserver")], cwd=elsewhere) as server:
+        assert call(server.base_url, "/api-auth/apps", CREATE)[0] == 200
