@@ -20,10 +20,12 @@ from mockserver.config import MAX_BODY_BYTES, Settings
 from mockserver.errors import ApiError
 from mockserver.fixtures import load_fixtures
 from mockserver.handlers import HANDLERS, Call, Context, Handler
-from mockserver.ids import MAX_MACHINE_ID, SnowflakeGenerator
+from mockserver.ids import MAX_MACHINE_ID, ProcessSnowflakes
+from mockserver.ratelimits import complete_rule
+from mockserver.rules import RuleBroken
 from mockserver.spec import Operation, Spec, SpecError, load_spec
-from mockserver.store import MemoryStore, Store
-from mockserver.validation import parse_json_body, validate_body
+from mockserver.store import Store
+from mockserver.validation import parse_json_body, parse_query, validate_body
 
 logger = logging.getLogger("mockserver")
 
@@ -33,8 +35,14 @@ _JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.!#$&^_-]+\+)?json$", re.IG
 
 
 def flask_rule(openapi_path: str) -> str:
-    """``/apps/{app_slug}`` (OpenAPI) becomes ``/apps/<app_slug>`` (Werkzeug)."""
-    return _PATH_PARAMETER.sub(r"<\1>", openapi_path)
+    """``/apps/{app_slug}`` (OpenAPI) becomes ``/apps/<path:app_slug>`` (Werkzeug).
+
+    A parameter that ends the path takes the ``path`` converter, so that a
+    slug with an encoded slash (``a%2Fb``, which the server decodes before
+    routing) still reaches its handler.
+    """
+    rule = _PATH_PARAMETER.sub(r"<\1>", openapi_path)
+    return re.sub(r"<([^>:]+)>$", r"<path:\1>", rule)
 
 
 def machine_id_from(seed: int | None) -> int:
@@ -67,6 +75,9 @@ def _read_json_body(operation: Operation) -> Any:
     body = parse_json_body(raw)
     assert operation.body_validator is not None
     validate_body(operation.body_validator, body)
+    if operation.body_properties is not None:
+        # Fields the contract does not know are ignored, as by the backend.
+        body = {name: value for name, value in body.items() if name in operation.body_properties}
     return body
 
 
@@ -79,9 +90,14 @@ def _make_view(operation: Operation, handler: Handler, context: Context) -> Any:
 
     def view(**path_params: str) -> Response:
         authenticate(request.headers.get("Authorization"), context.fixtures.api_keys, context.clock)
+        query = parse_query(operation.query_parameters, request.args)
         body = _read_json_body(operation) if operation.body_validator is not None else None
-        call = Call(body=body, path_params=path_params, query=request.args.to_dict())
-        return json_response(handler(context, call), status)
+        call = Call(body=body, path_params=path_params, query=query)
+        try:
+            result = handler(context, call)
+        except RuleBroken as broken:
+            raise ApiError.single(400, broken.message, field=f"/{broken.field}") from None
+        return json_response(result, status)
 
     view.__name__ = operation.operation_id
     return view
@@ -101,18 +117,23 @@ def _unexpected_error(error: Exception) -> Response:
     return error_response(ApiError.single(500))
 
 
-def build_context(settings: Settings, spec: Spec, store: Store | None = None) -> Context:
+def build_context(settings: Settings, spec: Spec) -> Context:
+    """Load the fixtures, open the store (seeding a new one) and wire the rest."""
     clock = FrozenClock(settings.frozen_time) if settings.frozen_time else SystemClock()
     fixtures = load_fixtures(settings.fixtures_dir, spec)
+    store = Store(settings.state_path)
+    store.seed_once([scheme.record() for scheme in fixtures.schemes.values()], fixtures.apps)
+    rule_schema = spec.document["components"]["schemas"]["RateLimitRule"]
     return Context(
         fixtures=fixtures,
-        store=store if store is not None else MemoryStore(),
-        ids=SnowflakeGenerator(clock, machine_id_from(settings.seed)),
+        store=store,
+        ids=ProcessSnowflakes(clock, machine_id_from(settings.seed), store.claim_process_slot),
         clock=clock,
+        complete_rule=lambda rule: complete_rule(rule, rule_schema),
     )
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
+def create_app(settings: Settings | None = None) -> Flask:
     """Build the server for ``settings``.
 
     Raises SpecError or FixtureError when the spec or the fixtures cannot be
@@ -120,7 +141,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     """
     settings = settings or Settings()
     spec = load_spec(settings.spec_path)
-    context = build_context(settings, spec, store)
+    context = build_context(settings, spec)
 
     app = Flask("mockserver")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

@@ -14,6 +14,7 @@ from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from mockserver.fixtures import FixtureError
 from mockserver.resources import default_fixtures_dir, default_spec_path
 from mockserver.spec import SpecError
+from mockserver.store import StoreError
 
 EXIT_BAD_CONFIGURATION = 2
 
@@ -65,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TIMESTAMP",
         help="stop the clock at this RFC 3339 instant, e.g. 2026-01-01T00:00:00Z",
     )
+    serve.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="keep state in this SQLite file across restarts (default: start from the fixtures)",
+    )
     return parser
 
 
@@ -74,6 +82,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         fixtures_dir=args.fixtures or default_fixtures_dir(),
         seed=args.seed,
         frozen_time=args.freeze_time,
+        state_path=args.state,
     )
 
 
@@ -88,7 +97,7 @@ def serve(args: argparse.Namespace) -> int:
 
     try:
         app = create_app(_settings(args))
-    except (SpecError, FixtureError) as error:
+    except (SpecError, FixtureError, StoreError) as error:
         print(f"mockserver: cannot start:\n{error}", file=sys.stderr)
         return EXIT_BAD_CONFIGURATION
     try:

@@ -20,3 +20,5 @@ class Settings:
     seed: int | None = None
     # When set, the clock stands still at this instant (timestamps and ids repeat).
     frozen_time: datetime | None = None
+    # SQLite file that keeps state across restarts; None starts from the fixtures.
+    state_path: Path | None = None

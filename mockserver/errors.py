@@ -2,7 +2,8 @@
 
 Body: ``{"errors": [{"message", "code", ...}]}`` with ``code`` equal to the
 HTTP status, one entry per problem. ``field`` (a JSON pointer into the request
-body) and ``detail`` (a longer explanation) are mockserver's additions; the
+body), ``parameter`` (a query parameter) and ``detail`` (a longer
+explanation) are mockserver's additions; the
 messages themselves are the real backend's wherever it has one.
 """
 
@@ -31,11 +32,14 @@ class Problem:
     message: str
     field: str | None = None
     detail: str | None = None
+    parameter: str | None = None
 
     def as_entry(self, status: int) -> dict[str, Any]:
         entry: dict[str, Any] = {"message": self.message, "code": status}
         if self.field is not None:
             entry["field"] = self.field
+        if self.parameter is not None:
+            entry["parameter"] = self.parameter
         if self.detail is not None:
             entry["detail"] = self.detail
         return entry

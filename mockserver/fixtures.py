@@ -7,8 +7,8 @@ with its file, its entry and the rule it breaks, because a demo that starts
 with a silently ignored typo is worse than one that does not start.
 """
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +17,20 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from mockserver.clock import parse_timestamp
+from mockserver.clock import format_timestamp, parse_timestamp
+from mockserver.ids import compose, ticks_at
 from mockserver.ratelimits import complete_rule, rule_problems
+from mockserver.records import new_app
+from mockserver.rules import RuleBroken, check_create_scope
 from mockserver.spec import SPEC_URI, Spec
 from mockserver.validation import display_name
 
 FORMAT_URI = "urn:mockserver:fixture-format"
 FORMAT_PATH = Path(__file__).resolve().parent / "fixture_schema.yaml"
 REQUIRED_FILES = ("deployment.yaml",)
-OPTIONAL_FILES = ("rate_limit_schemes.yaml", "directory.yaml")
 GROWTH_PLAN = "growth"
+# Schemes in the fixtures without their own timestamps are dated here.
+_FIXTURE_STAMP = "2025-06-01T00:00:00.000000Z"
 
 
 class FixtureError(Exception):
@@ -57,10 +61,25 @@ class ApiKey:
 
 @dataclass(frozen=True)
 class RateLimitScheme:
+    id: str
     slug: str
     name: str
     description: str | None
     rules: tuple[dict[str, Any], ...]
+    created_at: str
+    updated_at: str
+
+    def record(self) -> dict[str, Any]:
+        """The scheme as the store keeps it."""
+        return {
+            "id": self.id,
+            "slug": self.slug,
+            "name": self.name,
+            "description": self.description,
+            "rules": [dict(rule) for rule in self.rules],
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,8 @@ class Fixtures:
     organizations: dict[str, Organization]
     workspaces: dict[str, Workspace]
     users: dict[str, User]
+    # Demo apps, oldest first, as the store keeps them (without rate_limits).
+    apps: tuple[dict[str, Any], ...] = ()
     source: Path | None = None
 
     @property
@@ -177,6 +198,7 @@ def load_fixtures(directory: Path, spec: Spec) -> Fixtures:
     deployment_doc = loader.read("deployment.yaml", required=True)
     schemes_doc = loader.read("rate_limit_schemes.yaml", required=False) or {}
     directory_doc = loader.read("directory.yaml", required=False) or {}
+    apps_doc = loader.read("apps.yaml", required=False) or {}
     if loader.problems:
         raise FixtureError(loader.problems)
     assert deployment_doc is not None
@@ -190,9 +212,7 @@ def load_fixtures(directory: Path, spec: Spec) -> Fixtures:
     api_keys = _api_keys(loader, deployment_doc["api_keys"])
     schemes = _schemes(loader, schemes_doc.get("rate_limit_schemes", []), rule_schema)
     organizations, workspaces, users = _directory(loader, directory_doc)
-    if loader.problems:
-        raise FixtureError(loader.problems)
-    return Fixtures(
+    fixtures = Fixtures(
         deployment=deployment,
         api_keys=api_keys,
         schemes=schemes,
@@ -201,6 +221,11 @@ def load_fixtures(directory: Path, spec: Spec) -> Fixtures:
         users=users,
         source=directory,
     )
+    if not loader.problems:
+        fixtures = replace(fixtures, apps=_apps(loader, apps_doc.get("apps", []), fixtures))
+    if loader.problems:
+        raise FixtureError(loader.problems)
+    return fixtures
 
 
 def _api_keys(loader: _Loader, entries: list[dict[str, Any]]) -> dict[str, ApiKey]:
@@ -233,13 +258,71 @@ def _schemes(
         for rule_index, rule in enumerate(entry["rules"]):
             for problem in rule_problems(rule):
                 loader.fail("rate_limit_schemes.yaml", f"{where}.rules[{rule_index}]", problem)
+        created_at = _timestamp(loader, "rate_limit_schemes.yaml", where, entry, "created_at")
+        updated_at = _timestamp(loader, "rate_limit_schemes.yaml", where, entry, "updated_at")
+        default_id = compose(
+            ticks_at(parse_timestamp(created_at or _FIXTURE_STAMP)), index % 256, 0
+        )
         schemes[entry["slug"]] = RateLimitScheme(
+            id=str(entry.get("id", default_id)),
             slug=entry["slug"],
             name=entry["name"],
             description=entry.get("description"),
             rules=tuple(complete_rule(rule, rule_schema) for rule in entry["rules"]),
+            created_at=created_at or _FIXTURE_STAMP,
+            updated_at=updated_at or created_at or _FIXTURE_STAMP,
         )
     return schemes
+
+
+def _timestamp(
+    loader: _Loader, file_name: str, where: str, entry: dict[str, Any], key: str
+) -> str | None:
+    """An entry's timestamp in the API's format; YAML may have parsed it already."""
+    value = entry.get(key)
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return format_timestamp(value)
+    try:
+        return format_timestamp(parse_timestamp(str(value)))
+    except ValueError as error:
+        loader.fail(file_name, where, f"{key}: {error}")
+        return None
+
+
+def _apps(
+    loader: _Loader, entries: list[dict[str, Any]], fixtures: Fixtures
+) -> tuple[dict[str, Any], ...]:
+    """Demo apps, checked by the same rules as a create, completed as a create would."""
+    apps: list[dict[str, Any]] = []
+    seen_slugs: set[str] = set()
+    seen_ids: set[str] = set()
+    for index, entry in enumerate(entries):
+        app_id = str(entry["id"])
+        where = f"apps[{index}] ({entry['app_slug']!r})"
+        if entry["app_slug"] in seen_slugs:
+            loader.fail("apps.yaml", where, "the same app_slug is used twice")
+        if app_id in seen_ids:
+            loader.fail("apps.yaml", where, "the same id is used twice")
+        seen_slugs.add(entry["app_slug"])
+        seen_ids.add(app_id)
+        try:
+            scope = check_create_scope(fixtures, entry)
+        except RuleBroken as broken:
+            loader.fail("apps.yaml", f"{where}.{broken.field}", broken.message)
+            continue
+        created_at = _timestamp(loader, "apps.yaml", where, entry, "created_at") or ""
+        updated_at = _timestamp(loader, "apps.yaml", where, entry, "updated_at")
+        fields = {**entry, "updated_at": updated_at}
+        apps.append(
+            new_app(
+                fields, scope, app_id=app_id, deployment_id=fixtures.deployment.id, now=created_at
+            )
+        )
+    return tuple(sorted(apps, key=lambda app: app["created_at"]))
 
 
 def _directory(

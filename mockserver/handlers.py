@@ -2,20 +2,27 @@
 
 A handler receives the already-authenticated, already-validated request as a
 :class:`Call` and returns the response body; the app sends it with the
-operation's documented success status. Handlers raise :class:`ApiError` for the
-business rules the schema cannot express. They know nothing of HTTP or of
-field types: those belong to the app and to openapi.yaml.
+operation's documented success status (``None`` means no body). Handlers raise
+:class:`ApiError` or :class:`RuleBroken` for the business rules the schema
+cannot express. They know nothing of HTTP or of field types: those belong to
+the app and to openapi.yaml.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from mockserver.clock import Clock, format_timestamp
-from mockserver.errors import ApiError
+from mockserver.errors import ApiError, Problem
 from mockserver.fixtures import Fixtures
-from mockserver.ids import SnowflakeGenerator
-from mockserver.store import SlugTaken, Store
+from mockserver.ratelimits import rule_problems
+from mockserver.records import new_app, present_app, present_scheme
+from mockserver.rules import check_create_scope, check_update_scope
+from mockserver.store import SchemeInUse, SlugTaken, Store
+
+
+class IdSource(Protocol):
+    def next_id(self) -> str: ...
 
 
 @dataclass
@@ -24,8 +31,13 @@ class Context:
 
     fixtures: Fixtures
     store: Store
-    ids: SnowflakeGenerator
+    ids: IdSource
     clock: Clock
+    # Fills in a rate-limit rule's defaults, as openapi.yaml's RateLimitRule gives them.
+    complete_rule: Callable[[dict[str, Any]], dict[str, Any]]
+
+    def now(self) -> str:
+        return format_timestamp(self.clock.now())
 
 
 @dataclass(frozen=True)
@@ -37,93 +49,191 @@ class Call:
 
 Handler = Callable[[Context, Call], Any]
 
-
-def _bad_request(message: str, field_name: str) -> ApiError:
-    return ApiError.single(400, message, field=f"/{field_name}")
-
-
-def _check_scope(ctx: Context, body: dict[str, Any]) -> str | None:
-    """Apply the backend's user/organization/workspace rules, in its order.
-
-    Returns the organization id the app belongs to, which is filled in from
-    the workspace when only ``workspace_id`` is given.
-    """
-    user_id = body.get("user_id")
-    organization_id = body.get("organization_id")
-    workspace_id = body.get("workspace_id")
-    directory = ctx.fixtures
-
-    if user_id is not None:
-        for name in ("permissions", "resources"):
-            if body.get(name) is not None:
-                raise _bad_request(
-                    "permissions/resources cannot be set when user_id is attached", name
-                )
-    if workspace_id is not None:
-        workspace = directory.workspaces.get(workspace_id)
-        if workspace is None:
-            raise _bad_request("workspace_id does not exist for this deployment", "workspace_id")
-        if organization_id is not None and organization_id != workspace.organization_id:
-            raise _bad_request("workspace_id does not belong to organization_id", "workspace_id")
-        organization_id = workspace.organization_id
-    if organization_id is not None and organization_id not in directory.organizations:
-        raise _bad_request("organization_id does not exist for this deployment", "organization_id")
-    if user_id is not None:
-        user = directory.users.get(user_id)
-        if user is None:
-            raise _bad_request("user_id does not exist for this deployment", "user_id")
-        if organization_id is not None and organization_id not in user.organization_ids:
-            raise _bad_request("user_id is not a member of organization_id", "user_id")
-        if workspace_id is not None and workspace_id not in user.workspace_ids:
-            raise _bad_request("user_id is not a member of workspace_id", "user_id")
-    elif organization_id is not None or workspace_id is not None:
-        field_name = (
-            "organization_id" if body.get("organization_id") is not None else "workspace_id"
-        )
-        raise _bad_request(
-            "user_id is required when organization_id/workspace_id is provided", field_name
-        )
-    return organization_id
+APP_NOT_FOUND = "API key app not found"
+SCHEME_NOT_FOUND = "Rate limit scheme not found"
 
 
-def _rate_limits(ctx: Context, scheme_slug: str | None) -> list[dict[str, Any]]:
-    """The scheme's rules; an unknown scheme resolves to none, as in the backend."""
-    scheme = ctx.fixtures.schemes.get(scheme_slug) if scheme_slug is not None else None
-    return [dict(rule) for rule in scheme.rules] if scheme is not None else []
+def _changes(body: dict[str, Any]) -> dict[str, Any]:
+    """A PATCH body's fields that change something: null means keep."""
+    return {name: value for name, value in body.items() if value is not None}
+
+
+# --- apps -------------------------------------------------------------------------
+
+
+def _present(ctx: Context, app: dict[str, Any]) -> dict[str, Any]:
+    slug = app["rate_limit_scheme_slug"]
+    scheme = ctx.store.get_scheme(slug) if slug is not None else None
+    return present_app(app, {slug: scheme} if scheme is not None else {})
 
 
 def create_api_auth_app(ctx: Context, call: Call) -> dict[str, Any]:
-    body = call.body
     if not ctx.fixtures.deployment.may_create_api_auth_apps:
         raise ApiError.single(403, "API auth app creation requires Growth plan")
-    organization_id = _check_scope(ctx, body)
-    stamp = format_timestamp(ctx.clock.now())
-    app = {
-        "id": ctx.ids.next_id(),
-        "deployment_id": ctx.fixtures.deployment.id,
-        "user_id": body.get("user_id"),
-        "organization_id": organization_id,
-        "workspace_id": body.get("workspace_id"),
-        "app_slug": body["app_slug"],
-        "name": body["name"],
-        "key_prefix": body["key_prefix"],
-        "description": body.get("description"),
-        "is_active": True,
-        "permissions": body.get("permissions") or [],
-        "resources": body.get("resources") or [],
-        "rate_limit_scheme_slug": body.get("rate_limit_scheme_slug"),
-        "rate_limits": _rate_limits(ctx, body.get("rate_limit_scheme_slug")),
-        "created_at": stamp,
-        "updated_at": stamp,
-        "deleted_at": None,
-    }
+    scope = check_create_scope(ctx.fixtures, call.body)
+    app = new_app(
+        {**call.body, "is_active": True, "updated_at": None},
+        scope,
+        app_id=ctx.ids.next_id(),
+        deployment_id=ctx.fixtures.deployment.id,
+        now=ctx.now(),
+    )
     try:
         ctx.store.insert_app(app)
     except SlugTaken:
         raise ApiError.single(409, "Resource already exists", field="/app_slug") from None
-    return app
+    return _present(ctx, app)
+
+
+def list_api_auth_apps(ctx: Context, call: Call) -> dict[str, Any]:
+    limit, offset = call.query["limit"], call.query["offset"]
+    page = ctx.store.list_apps(
+        limit=limit,
+        offset=offset,
+        search=call.query["search"],
+        include_inactive=call.query["include_inactive"],
+    )
+    schemes = {scheme["slug"]: scheme for scheme in ctx.store.list_schemes()}
+    return {
+        "data": [present_app(app, schemes) for app in page.apps],
+        "has_more": offset + len(page.apps) < page.total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+def get_api_auth_app(ctx: Context, call: Call) -> dict[str, Any]:
+    app = ctx.store.get_app(call.path_params["app_slug"])
+    if app is None:
+        raise ApiError.single(404, APP_NOT_FOUND)
+    return _present(ctx, app)
+
+
+def update_api_auth_app(ctx: Context, call: Call) -> dict[str, Any]:
+    changes = _changes(call.body)
+
+    def change(app: dict[str, Any]) -> dict[str, Any]:
+        scope = check_update_scope(ctx.fixtures, app, changes)
+        return {
+            **app,
+            **changes,
+            "organization_id": scope.organization_id,
+            "workspace_id": scope.workspace_id,
+            "updated_at": ctx.now(),
+        }
+
+    app = ctx.store.update_app(call.path_params["app_slug"], change)
+    if app is None:
+        raise ApiError.single(404, APP_NOT_FOUND)
+    return _present(ctx, app)
+
+
+def delete_api_auth_app(ctx: Context, call: Call) -> dict[str, Any]:
+    deleted_at = ctx.now()
+    app = ctx.store.update_app(
+        call.path_params["app_slug"], lambda app: {**app, "deleted_at": deleted_at}
+    )
+    if app is None:
+        raise ApiError.single(404, APP_NOT_FOUND)
+    return {}
+
+
+# --- rate-limit schemes -------------------------------------------------------------
+
+
+def _rules_problems(rules: list[dict[str, Any]]) -> list[Problem]:
+    if not rules:
+        return [Problem("Rate limit scheme must include at least one rule", field="/rules")]
+    return [
+        Problem(message, field=f"/rules/{index}/duration")
+        for index, rule in enumerate(rules)
+        for message in rule_problems(rule)
+    ]
+
+
+def list_rate_limit_schemes(ctx: Context, call: Call) -> dict[str, Any]:
+    deployment_id = ctx.fixtures.deployment.id
+    schemes = [present_scheme(scheme, deployment_id) for scheme in ctx.store.list_schemes()]
+    return {"schemes": schemes, "total": len(schemes)}
+
+
+def create_rate_limit_scheme(ctx: Context, call: Call) -> dict[str, Any]:
+    slug, name = call.body["slug"].strip(), call.body["name"].strip()
+    problems = []
+    if not slug:
+        problems.append(Problem("Scheme slug is required", field="/slug"))
+    if not name:
+        problems.append(Problem("Scheme name is required", field="/name"))
+    problems += _rules_problems(call.body["rules"])
+    if problems:
+        raise ApiError(400, problems)
+    now = ctx.now()
+    scheme = {
+        "id": ctx.ids.next_id(),
+        "slug": slug,
+        "name": name,
+        "description": call.body.get("description"),
+        "rules": [ctx.complete_rule(rule) for rule in call.body["rules"]],
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        ctx.store.insert_scheme(scheme)
+    except SlugTaken:
+        raise ApiError.single(
+            409, f"Rate limit scheme '{slug}' already exists", field="/slug"
+        ) from None
+    return present_scheme(scheme, ctx.fixtures.deployment.id)
+
+
+def get_rate_limit_scheme(ctx: Context, call: Call) -> dict[str, Any]:
+    scheme = ctx.store.get_scheme(call.path_params["slug"])
+    if scheme is None:
+        raise ApiError.single(404, SCHEME_NOT_FOUND)
+    return present_scheme(scheme, ctx.fixtures.deployment.id)
+
+
+def update_rate_limit_scheme(ctx: Context, call: Call) -> dict[str, Any]:
+    changes = _changes(call.body)
+    problems = []
+    if "name" in changes:
+        changes["name"] = changes["name"].strip()
+        if not changes["name"]:
+            problems.append(Problem("Scheme name cannot be empty", field="/name"))
+    if "rules" in changes:
+        problems += _rules_problems(changes["rules"])
+        changes["rules"] = [ctx.complete_rule(rule) for rule in changes["rules"]]
+    if problems:
+        raise ApiError(400, problems)
+    updated_at = ctx.now()
+    scheme = ctx.store.update_scheme(
+        call.path_params["slug"], lambda scheme: {**scheme, **changes, "updated_at": updated_at}
+    )
+    if scheme is None:
+        raise ApiError.single(404, SCHEME_NOT_FOUND)
+    return present_scheme(scheme, ctx.fixtures.deployment.id)
+
+
+def delete_rate_limit_scheme(ctx: Context, call: Call) -> None:
+    try:
+        deleted = ctx.store.delete_scheme(call.path_params["slug"])
+    except SchemeInUse:
+        raise ApiError.single(
+            400, "Cannot delete rate limit scheme while it is assigned to API auth apps"
+        ) from None
+    if not deleted:
+        raise ApiError.single(404, SCHEME_NOT_FOUND)
 
 
 HANDLERS: dict[str, Handler] = {
     "createApiAuthApp": create_api_auth_app,
+    "listApiAuthApps": list_api_auth_apps,
+    "getApiAuthApp": get_api_auth_app,
+    "updateApiAuthApp": update_api_auth_app,
+    "deleteApiAuthApp": delete_api_auth_app,
+    "listRateLimitSchemes": list_rate_limit_schemes,
+    "createRateLimitScheme": create_rate_limit_scheme,
+    "getRateLimitScheme": get_rate_limit_scheme,
+    "updateRateLimitScheme": update_rate_limit_scheme,
+    "deleteRateLimitScheme": delete_rate_limit_scheme,
 }

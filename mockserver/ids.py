@@ -5,7 +5,9 @@
 ``machine`` 16. Ids are sent as strings of decimal digits.
 """
 
+import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -72,3 +74,32 @@ class SnowflakeGenerator:
                 # The clock stood still or went back: move on from the last tick.
                 self._last_ticks, self._sequence = self._last_ticks + 1, 0
             return str(compose(self._last_ticks, self._sequence, self.machine_id))
+
+
+class ProcessSnowflakes:
+    """Snowflakes for every process that shares one store.
+
+    Two worker processes with the same machine id could make the same id in
+    the same tick. So each process, the first time it needs an id, claims a
+    slot from the store (0 for the first process, 1 for the next...) and adds
+    it to the seeded machine id. A process forked from another claims its own.
+    """
+
+    def __init__(self, clock: Clock, base_machine_id: int, claim_slot: Callable[[], int]) -> None:
+        self._clock = clock
+        self._base_machine_id = base_machine_id
+        self._claim_slot = claim_slot
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._generator: SnowflakeGenerator | None = None
+
+    def _current(self) -> SnowflakeGenerator:
+        with self._lock:
+            if self._generator is None or self._pid != os.getpid():
+                machine_id = (self._base_machine_id + self._claim_slot()) % (MAX_MACHINE_ID + 1)
+                self._generator = SnowflakeGenerator(self._clock, machine_id)
+                self._pid = os.getpid()
+            return self._generator
+
+    def next_id(self) -> str:
+        return self._current().next_id()

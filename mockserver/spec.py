@@ -34,6 +34,14 @@ def escape_pointer_token(token: str) -> str:
 
 
 @dataclass(frozen=True)
+class QueryParameter:
+    name: str
+    schema: dict[str, Any]
+    validator: Draft202012Validator
+    required: bool = False
+
+
+@dataclass(frozen=True)
 class Operation:
     operation_id: str
     method: str  # upper case, as in HTTP
@@ -41,6 +49,9 @@ class Operation:
     body_validator: Draft202012Validator | None
     body_required: bool
     documented_statuses: frozenset[int] = field(default_factory=frozenset)
+    # The body's top-level properties: anything else in a body is ignored.
+    body_properties: frozenset[str] | None = None
+    query_parameters: tuple[QueryParameter, ...] = ()
 
 
 class Spec:
@@ -69,6 +80,15 @@ class Spec:
     def component_validator(self, schema_name: str) -> Draft202012Validator:
         return self.validator(f"/components/schemas/{escape_pointer_token(schema_name)}")
 
+    def resolve(self, node: Any) -> Any:
+        """Follow local ``$ref``s until a node that is not a reference."""
+        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+            target: Any = self.document
+            for token in node["$ref"].removeprefix("#/").split("/"):
+                target = target[token.replace("~1", "/").replace("~0", "~")]
+            node = target
+        return node
+
     def operation(self, operation_id: str) -> Operation:
         for operation in self.operations:
             if operation.operation_id == operation_id:
@@ -85,6 +105,7 @@ class Spec:
                 if not operation_id:
                     raise SpecError(f"{self.source}: {method.upper()} {path} has no operationId")
                 pointer = f"/paths/{escape_pointer_token(path)}/{method}"
+                body_schema = self._body_schema(details)
                 yield Operation(
                     operation_id=operation_id,
                     method=method.upper(),
@@ -94,7 +115,36 @@ class Spec:
                     documented_statuses=frozenset(
                         int(status) for status in details.get("responses", {}) if status.isdigit()
                     ),
+                    body_properties=(
+                        frozenset(body_schema.get("properties", {}))
+                        if body_schema is not None
+                        else None
+                    ),
+                    query_parameters=tuple(
+                        self._query_parameters(path_item.get("parameters", []), details, pointer)
+                    ),
                 )
+
+    def _query_parameters(self, shared: list[Any], details: dict[str, Any], pointer: str) -> Any:
+        # Parameters of the operation itself; those of the path item are shared.
+        for index, parameter in enumerate(details.get("parameters", [])):
+            parameter = self.resolve(parameter)
+            if parameter.get("in") == "query":
+                yield QueryParameter(
+                    name=parameter["name"],
+                    schema=self.resolve(parameter.get("schema", {})),
+                    validator=self.validator(f"{pointer}/parameters/{index}/schema"),
+                    required=bool(parameter.get("required", False)),
+                )
+        for parameter in map(self.resolve, shared):
+            if parameter.get("in") == "query":
+                raise SpecError(f"{self.source}: query parameters must be declared per operation")
+
+    def _body_schema(self, details: dict[str, Any]) -> dict[str, Any] | None:
+        content = self.resolve(details.get("requestBody", {})).get("content", {})
+        if "application/json" not in content:
+            return None
+        return self.resolve(content["application/json"].get("schema", {}))
 
     def _body_validator(self, details: dict[str, Any], pointer: str) -> Draft202012Validator | None:
         content = details.get("requestBody", {}).get("content", {})

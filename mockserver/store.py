@@ -1,51 +1,352 @@
-"""Where created resources live, behind a small interface.
+"""Where apps and rate-limit schemes live: an embedded SQLite database.
 
-Handlers only talk to :class:`Store`; the in-memory implementation here is
-what a single process needs, and a persistent one can take its place without
-a handler noticing.
+SQLite (the standard library's sqlite3) keeps one file that several worker
+processes can share: every write is one ``BEGIN IMMEDIATE`` transaction, so a
+write happens whole or not at all, and a partial unique index makes two
+concurrent creates of one slug end in exactly one success. Handlers only see
+the :class:`Store` methods; a read-modify-write goes through a callback run
+inside the transaction, so a rule broken half-way leaves nothing behind.
+
+Without a state file the database lives in a temporary directory that is
+removed when the store is closed: each start begins from the fixtures.
 """
 
-import copy
+import json
+import os
+import sqlite3
+import tempfile
 import threading
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 App = dict[str, Any]
+Scheme = dict[str, Any]
+
+SCHEMA_VERSION = 1
+_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS apps (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    app_slug TEXT NOT NULL,
+    is_active INTEGER NOT NULL,
+    rate_limit_scheme_slug TEXT,
+    deleted_at TEXT,
+    body TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS apps_live_slug ON apps (app_slug) WHERE deleted_at IS NULL;
+CREATE TABLE IF NOT EXISTS schemes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    slug TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scheme_rules (
+    scheme_slug TEXT NOT NULL REFERENCES schemes (slug) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    PRIMARY KEY (scheme_slug, position)
+);
+"""
+# Columns of ``apps`` other than ``body``, kept so that queries need not parse JSON.
+_APP_COLUMNS = ("id", "app_slug", "is_active", "rate_limit_scheme_slug", "deleted_at")
+_SCHEME_COLUMNS = ("slug", "id", "name", "description", "created_at", "updated_at")
 
 
 class SlugTaken(Exception):
-    """An app with this slug already exists in the deployment."""
+    """A live app or a scheme with this slug already exists."""
 
 
-class Store(Protocol):
+class SchemeInUse(Exception):
+    """A live app still names this scheme."""
+
+
+class StoreError(Exception):
+    """The state file cannot be used (unreadable, not a database, too new)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    apps: list[App]
+    total: int
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Store:
+    """The deployment's state in one SQLite file, safe across threads and processes."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._temporary = (
+            tempfile.TemporaryDirectory(prefix="mockserver-") if path is None else None
+        )
+        self.path = Path(self._temporary.name) / "state.sqlite3" if self._temporary else Path(path)
+        self._local = threading.local()
+        try:
+            self._connection().executescript(_TABLES)
+            version = self._meta("schema_version")
+            if version is None:
+                self._set_meta("schema_version", SCHEMA_VERSION)
+            elif version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: made by a newer mockserver (schema {version})")
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path}: cannot be used as a state file: {error}") from None
+
+    # --- connections and transactions ----------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        """One connection per thread and per process: sqlite3 connections must
+        not cross threads, and must never be inherited through fork."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None or self._local.pid != os.getpid():
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.connection, self._local.pid = connection, os.getpid()
+        return connection
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed whole when the block ends, rolled back on
+        any exception. IMMEDIATE takes the write lock up front, so concurrent
+        writers queue instead of failing half-way."""
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query in the block sees the same state."""
+        db = self._connection()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+        if self._temporary is not None:
+            self._temporary.cleanup()
+
+    # --- bookkeeping -----------------------------------------------------------
+
+    def _meta(self, key: str) -> int | None:
+        row = self._connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _set_meta(self, key: str, value: int) -> None:
+        self._connection().execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def claim_process_slot(self) -> int:
+        """A number no other process using this state has been given (0, 1, 2...).
+
+        Each process adds it to its machine id, so that two workers can never
+        make the same snowflake id.
+        """
+        with self._transaction() as db:
+            row = db.execute(
+                "INSERT INTO meta (key, value) VALUES ('process_slots', 1) "
+                "ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value"
+            ).fetchone()
+        return int(row[0]) - 1
+
+    def seed_once(self, schemes: Iterable[Scheme], apps: Iterable[App]) -> bool:
+        """Load the fixtures into a new state; a state that was seeded is kept.
+
+        Returns whether anything was loaded.
+        """
+        with self._transaction() as db:
+            if self._meta("seeded"):
+                return False
+            for scheme in schemes:
+                self._insert_scheme(db, scheme)
+            for app in apps:
+                self._insert_app(db, app)
+            self._set_meta("seeded", 1)
+        return True
+
+    def reset(self, schemes: Iterable[Scheme], apps: Iterable[App]) -> None:
+        """Forget everything and load the fixtures again."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM apps")
+            db.execute("DELETE FROM scheme_rules")
+            db.execute("DELETE FROM schemes")
+            for scheme in schemes:
+                self._insert_scheme(db, scheme)
+            for app in apps:
+                self._insert_app(db, app)
+
+    # --- apps --------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_app(db: sqlite3.Connection, app: App) -> None:
+        try:
+            db.execute(
+                f"INSERT INTO apps ({', '.join(_APP_COLUMNS)}, body) VALUES (?, ?, ?, ?, ?, ?)",
+                (*(app[column] for column in _APP_COLUMNS), _dump(app)),
+            )
+        except sqlite3.IntegrityError:
+            raise SlugTaken(app["app_slug"]) from None
+
     def insert_app(self, app: App) -> None:
-        """Store a new app whole, or raise SlugTaken and store nothing."""
-        ...
-
-    def get_app(self, app_slug: str) -> App | None: ...
-
-    def list_apps(self) -> list[App]:
-        """Every live app, newest first."""
-        ...
-
-
-class MemoryStore:
-    """Apps in a dict, guarded by a lock so threaded servers stay consistent."""
-
-    def __init__(self) -> None:
-        self._apps: dict[str, App] = {}
-        self._lock = threading.Lock()
-
-    def insert_app(self, app: App) -> None:
-        with self._lock:
-            if app["app_slug"] in self._apps:
-                raise SlugTaken(app["app_slug"])
-            self._apps[app["app_slug"]] = copy.deepcopy(app)
+        """Store a new app, or raise SlugTaken and store nothing."""
+        with self._transaction() as db:
+            self._insert_app(db, app)
 
     def get_app(self, app_slug: str) -> App | None:
-        with self._lock:
-            app = self._apps.get(app_slug)
-            return copy.deepcopy(app) if app is not None else None
+        """The live (not deleted) app with this slug."""
+        row = (
+            self._connection()
+            .execute("SELECT body FROM apps WHERE app_slug = ? AND deleted_at IS NULL", (app_slug,))
+            .fetchone()
+        )
+        return None if row is None else json.loads(row[0])
 
-    def list_apps(self) -> list[App]:
-        with self._lock:
-            return [copy.deepcopy(app) for app in reversed(self._apps.values())]
+    def list_apps(
+        self, *, limit: int, offset: int, search: str | None = None, include_inactive: bool = False
+    ) -> Page:
+        """Live apps, newest first, one page of them and how many there are in all."""
+        where = "deleted_at IS NULL"
+        params: list[Any] = []
+        if search is not None:
+            where += " AND app_slug = ?"
+            params.append(search)
+        if not include_inactive:
+            where += " AND is_active = 1"
+        with self._snapshot() as db:
+            total = db.execute(f"SELECT count(*) FROM apps WHERE {where}", params).fetchone()[0]
+            rows = db.execute(
+                f"SELECT body FROM apps WHERE {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+        return Page([json.loads(row[0]) for row in rows], total)
+
+    def update_app(self, app_slug: str, change: Callable[[App], App]) -> App | None:
+        """Replace a live app by ``change(app)``, in one transaction.
+
+        Returns None when there is no such app; an exception raised by
+        ``change`` leaves the app as it was.
+        """
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT seq, body FROM apps WHERE app_slug = ? AND deleted_at IS NULL", (app_slug,)
+            ).fetchone()
+            if row is None:
+                return None
+            updated = change(json.loads(row[1]))
+            db.execute(
+                "UPDATE apps SET is_active = ?, rate_limit_scheme_slug = ?, deleted_at = ?,"
+                " body = ? WHERE seq = ?",
+                (
+                    updated["is_active"],
+                    updated["rate_limit_scheme_slug"],
+                    updated["deleted_at"],
+                    _dump(updated),
+                    row[0],
+                ),
+            )
+        return updated
+
+    # --- rate-limit schemes ------------------------------------------------------
+
+    @staticmethod
+    def _insert_scheme(db: sqlite3.Connection, scheme: Scheme) -> None:
+        try:
+            db.execute(
+                f"INSERT INTO schemes ({', '.join(_SCHEME_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
+                tuple(scheme[column] for column in _SCHEME_COLUMNS),
+            )
+        except sqlite3.IntegrityError:
+            raise SlugTaken(scheme["slug"]) from None
+        Store._write_rules(db, scheme["slug"], scheme["rules"])
+
+    @staticmethod
+    def _write_rules(db: sqlite3.Connection, slug: str, rules: list[dict[str, Any]]) -> None:
+        db.execute("DELETE FROM scheme_rules WHERE scheme_slug = ?", (slug,))
+        db.executemany(
+            "INSERT INTO scheme_rules (scheme_slug, position, rule) VALUES (?, ?, ?)",
+            [(slug, position, _dump(rule)) for position, rule in enumerate(rules)],
+        )
+
+    def insert_scheme(self, scheme: Scheme) -> None:
+        """Store a new scheme with its rules, or raise SlugTaken and store nothing."""
+        with self._transaction() as db:
+            self._insert_scheme(db, scheme)
+
+    @staticmethod
+    def _read_schemes(db: sqlite3.Connection, slug: str | None = None) -> list[Scheme]:
+        where, params = ("WHERE slug = ?", (slug,)) if slug is not None else ("", ())
+        rows = db.execute(
+            f"SELECT {', '.join(_SCHEME_COLUMNS)} FROM schemes {where}"
+            " ORDER BY updated_at DESC, seq DESC",
+            params,
+        ).fetchall()
+        rules: dict[str, list[dict[str, Any]]] = {row[0]: [] for row in rows}
+        rule_where = "WHERE scheme_slug = ?" if slug is not None else ""
+        for scheme_slug, rule in db.execute(
+            f"SELECT scheme_slug, rule FROM scheme_rules {rule_where}"
+            " ORDER BY scheme_slug, position",
+            params,
+        ):
+            rules[scheme_slug].append(json.loads(rule))
+        return [
+            {**dict(zip(_SCHEME_COLUMNS, row, strict=True)), "rules": rules[row[0]]} for row in rows
+        ]
+
+    def list_schemes(self) -> list[Scheme]:
+        """Every scheme, most recently updated first."""
+        with self._snapshot() as db:
+            return self._read_schemes(db)
+
+    def get_scheme(self, slug: str) -> Scheme | None:
+        with self._snapshot() as db:
+            found = self._read_schemes(db, slug)
+        return found[0] if found else None
+
+    def update_scheme(self, slug: str, change: Callable[[Scheme], Scheme]) -> Scheme | None:
+        """Replace a scheme by ``change(scheme)`` in one transaction; None if absent."""
+        with self._transaction() as db:
+            found = self._read_schemes(db, slug)
+            if not found:
+                return None
+            updated = change(found[0])
+            db.execute(
+                "UPDATE schemes SET name = ?, description = ?, updated_at = ? WHERE slug = ?",
+                (updated["name"], updated["description"], updated["updated_at"], slug),
+            )
+            self._write_rules(db, slug, updated["rules"])
+        return updated
+
+    def delete_scheme(self, slug: str) -> bool:
+        """Delete a scheme; False if there is none, SchemeInUse if a live app names it."""
+        with self._transaction() as db:
+            if db.execute(
+                "SELECT 1 FROM apps"
+                " WHERE rate_limit_scheme_slug = ? AND deleted_at IS NULL LIMIT 1",
+                (slug,),
+            ).fetchone():
+                raise SchemeInUse(slug)
+            deleted = db.execute("DELETE FROM schemes WHERE slug = ?", (slug,)).rowcount
+        return deleted > 0

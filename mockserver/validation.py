@@ -8,12 +8,13 @@ wants all of them in one round trip.
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
 from mockserver.errors import ApiError, Problem
+from mockserver.spec import QueryParameter
 
 _TYPE_WORDS = {
     "string": "a string",
@@ -80,17 +81,22 @@ def _describe_types(expected: Any) -> str:
     return " or ".join(_TYPE_WORDS.get(name, name) for name in names)
 
 
-def _problem(error: ValidationError) -> Problem:
+def _problem(
+    error: ValidationError, name: str | None = None, parameter: str | None = None
+) -> Problem:
+    """One violation in words. ``name`` and ``parameter`` are given for a query
+    parameter; otherwise the field is named by its path in the body."""
     path = list(error.absolute_path)
     if error.validator == "required":
         # jsonschema reports one error per missing property, naming it in the message.
         missing = [name for name in error.validator_value if name not in error.instance]
         path.append(next((name for name in missing if repr(name) in error.message), missing[0]))
         return Problem(f"{display_name(path)} is required", field=pointer_of(path))
-    name = display_name(path)
+    field = None if parameter else pointer_of(path)
+    name = name or display_name(path)
     if error.validator == "type":
         message = f"{name} must be {_describe_types(error.validator_value)}"
-        if not path:
+        if not path and parameter is None:
             message = f"The request body must be {_describe_types(error.validator_value)}"
     elif error.validator == "enum":
         choices = ", ".join(json.dumps(choice) for choice in error.validator_value)
@@ -107,7 +113,7 @@ def _problem(error: ValidationError) -> Problem:
         )
     else:
         message = f"{name}: {error.message}"
-    return Problem(message, field=pointer_of(path))
+    return Problem(message, field=field, parameter=parameter)
 
 
 def schema_problems(validator: Draft202012Validator, instance: Any) -> list[Problem]:
@@ -120,3 +126,49 @@ def validate_body(validator: Draft202012Validator, instance: Any) -> None:
     problems = schema_problems(validator, instance)
     if problems:
         raise ApiError(422, problems)
+
+
+_INTEGER = re.compile(r"^[+-]?[0-9]{1,30}$")
+_BOOLEANS = {"true": True, "false": False}
+
+
+def _coerce(raw: str, schema: dict[str, Any]) -> Any:
+    """A query string value as the type its schema names; ValueError if it is not one."""
+    kind = schema.get("type", "string")
+    if kind == "integer":
+        if not _INTEGER.match(raw):
+            raise ValueError("an integer")
+        return int(raw)
+    if kind == "boolean":
+        if raw not in _BOOLEANS:
+            raise ValueError("true or false")
+        return _BOOLEANS[raw]
+    return raw
+
+
+def parse_query(parameters: Iterable[QueryParameter], args: Mapping[str, str]) -> dict[str, Any]:
+    """Typed query parameters with the spec's defaults filled in; a bad value is
+    a 400 naming the parameter (every bad one at once). Unknown ones are ignored."""
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for parameter in parameters:
+        raw = args.get(parameter.name)
+        if raw is None:
+            if parameter.required:
+                problems.append(Problem(f"{parameter.name} is required", parameter=parameter.name))
+            else:
+                values[parameter.name] = parameter.schema.get("default")
+            continue
+        try:
+            value = _coerce(raw, parameter.schema)
+        except ValueError as expected:
+            problems.append(
+                Problem(f"{parameter.name} must be {expected}", parameter=parameter.name)
+            )
+            continue
+        for error in parameter.validator.iter_errors(value):
+            problems.append(_problem(error, name=parameter.name, parameter=parameter.name))
+        values[parameter.name] = value
+    if problems:
+        raise ApiError(400, problems)
+    return values

@@ -35,7 +35,7 @@ def set_plan(fixture_dir: Path, plan: str) -> None:
 def test_create_echoes_the_request_and_fills_in_the_rest(client: ContractClient) -> None:
     before = datetime.now(UTC)
     response = client.create(
-        app_slug="billing-sync",
+        app_slug="invoice-mailer",
         name="Billing sync",
         key_prefix="sk_live",
         description="Nightly billing export",
@@ -45,7 +45,7 @@ def test_create_echoes_the_request_and_fills_in_the_rest(client: ContractClient)
     )
     assert response.status_code == 200
     app = response.get_json()
-    assert app["app_slug"] == "billing-sync"
+    assert app["app_slug"] == "invoice-mailer"
     assert app["name"] == "Billing sync"
     assert app["key_prefix"] == "sk_live"
     assert app["description"] == "Nightly billing export"
@@ -375,7 +375,7 @@ def test_a_slug_used_twice_is_409_and_the_first_app_is_kept(client: ContractClie
     error = only_error(client.create(name="Second"), 409)
     assert error["message"] == "Resource already exists"
     assert error["field"] == "/app_slug"
-    assert client.app.extensions["mockserver"].store.get_app("my-integration") == first
+    assert client.get(f"{APPS}/my-integration").get_json() == first
 
 
 def test_an_unexpected_failure_is_a_500_envelope(client: ContractClient, monkeypatch) -> None:
