@@ -122,15 +122,16 @@ def build_context(settings: Settings, spec: Spec) -> Context:
     clock = FrozenClock(settings.frozen_time) if settings.frozen_time else SystemClock()
     fixtures = load_fixtures(settings.fixtures_dir, spec)
     store = Store(settings.state_path)
-    store.seed_once([scheme.record() for scheme in fixtures.schemes.values()], fixtures.apps)
     rule_schema = spec.document["components"]["schemas"]["RateLimitRule"]
-    return Context(
+    context = Context(
         fixtures=fixtures,
         store=store,
         ids=ProcessSnowflakes(clock, machine_id_from(settings.seed), store.claim_process_slot),
         clock=clock,
         complete_rule=lambda rule: complete_rule(rule, rule_schema),
     )
+    context.load_fixtures(only_if_new=True)
+    return context
 
 
 def create_app(settings: Settings | None = None) -> Flask:

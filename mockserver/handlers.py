@@ -39,6 +39,14 @@ class Context:
     def now(self) -> str:
         return format_timestamp(self.clock.now())
 
+    def load_fixtures(self, *, only_if_new: bool = False) -> bool:
+        """Back to the fixtures: every app and scheme made since is forgotten.
+
+        With ``only_if_new``, only a state that never held anything is loaded.
+        """
+        schemes = [scheme.record() for scheme in self.fixtures.schemes.values()]
+        return self.store.load(schemes, self.fixtures.apps, only_if_new=only_if_new)
+
 
 @dataclass(frozen=True)
 class Call:

@@ -172,24 +172,17 @@ class Store:
             ).fetchone()
         return int(row[0]) - 1
 
-    def seed_once(self, schemes: Iterable[Scheme], apps: Iterable[App]) -> bool:
-        """Load the fixtures into a new state; a state that was seeded is kept.
+    def load(self, schemes: Iterable[Scheme], apps: Iterable[App], *, only_if_new: bool) -> bool:
+        """Forget every app and scheme and load these instead, in one transaction.
 
+        With ``only_if_new``, a state that was loaded before is kept (several
+        processes may start on one new file at once: one of them loads it).
+        Process slots are kept, so ids made after a reset stay unique.
         Returns whether anything was loaded.
         """
         with self._transaction() as db:
-            if self._meta("seeded"):
+            if only_if_new and self._meta("seeded"):
                 return False
-            for scheme in schemes:
-                self._insert_scheme(db, scheme)
-            for app in apps:
-                self._insert_app(db, app)
-            self._set_meta("seeded", 1)
-        return True
-
-    def reset(self, schemes: Iterable[Scheme], apps: Iterable[App]) -> None:
-        """Forget everything and load the fixtures again."""
-        with self._transaction() as db:
             db.execute("DELETE FROM apps")
             db.execute("DELETE FROM scheme_rules")
             db.execute("DELETE FROM schemes")
@@ -197,6 +190,8 @@ class Store:
                 self._insert_scheme(db, scheme)
             for app in apps:
                 self._insert_app(db, app)
+            self._set_meta("seeded", 1)
+        return True
 
     # --- apps --------------------------------------------------------------------
 

@@ -53,6 +53,12 @@ class ContractClient:
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)
 
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
     def create(self, **fields: Any) -> Any:
         """POST /api-auth/apps with a valid body, overridden by ``fields``."""
         body = {"app_slug": "my-integration", "name": "My App", "key_prefix": "sk_live"}
