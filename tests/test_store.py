@@ -1,0 +1,121 @@
+"""The SQLite store: a write happens whole or not at all."""
+
+from pathlib import Path
+
+import pytest
+
+from mockserver.store import SlugTaken, Store, StoreError
+
+RULE = {"unit": "minute", "duration": 1, "max_requests": 5}
+
+
+def scheme(slug: str = "s", rules: list | None = None) -> dict:
+    return {
+        "id": "1",
+        "slug": slug,
+        "name": "S",
+        "description": None,
+        "rules": rules if rules is not None else [RULE, RULE],
+        "created_at": "2026-01-01T00:00:00.000000Z",
+        "updated_at": "2026-01-01T00:00:00.000000Z",
+    }
+
+
+def app(slug: str = "a", app_id: str = "10") -> dict:
+    return {
+        "id": app_id,
+        "app_slug": slug,
+        "is_active": True,
+        "rate_limit_scheme_slug": None,
+        "deleted_at": None,
+        "name": "A",
+    }
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    store = Store(tmp_path / "state.sqlite3")
+    yield store
+    store.close()
+
+
+class Boom(Exception):
+    pass
+
+
+def test_a_scheme_whose_rules_fail_to_write_is_not_stored(store: Store, monkeypatch) -> None:
+    def failing_rules(db, slug, rules):
+        raise Boom
+
+    monkeypatch.setattr(Store, "_write_rules", staticmethod(failing_rules))
+    with pytest.raises(Boom):
+        store.insert_scheme(scheme())
+    monkeypatch.undo()
+    assert store.get_scheme("s") is None
+    store.insert_scheme(scheme())  # the slug was never taken
+    assert len(store.get_scheme("s")["rules"]) == 2
+
+
+def test_a_scheme_update_that_fails_half_way_changes_nothing(store: Store, monkeypatch) -> None:
+    store.insert_scheme(scheme())
+    original_write = Store._write_rules
+
+    def write_then_fail(db, slug, rules):
+        original_write(db, slug, rules)
+        raise Boom
+
+    monkeypatch.setattr(Store, "_write_rules", staticmethod(write_then_fail))
+    with pytest.raises(Boom):
+        store.update_scheme("s", lambda s: {**s, "name": "New", "rules": [RULE]})
+    assert store.get_scheme("s") == scheme()
+
+
+def test_an_app_change_that_raises_leaves_the_app_as_it_was(store: Store) -> None:
+    store.insert_app(app())
+
+    def broken_change(current: dict) -> dict:
+        raise Boom
+
+    with pytest.raises(Boom):
+        store.update_app("a", broken_change)
+    assert store.get_app("a") == app()
+
+
+def test_a_live_slug_is_taken_but_a_deleted_one_is_free(store: Store) -> None:
+    store.insert_app(app())
+    with pytest.raises(SlugTaken):
+        store.insert_app(app(app_id="11"))
+    store.update_app("a", lambda current: {**current, "deleted_at": "2026-01-01T00:00:00Z"})
+    store.insert_app(app(app_id="12"))
+    assert store.get_app("a")["id"] == "12"
+
+
+def test_load_only_if_new_keeps_a_loaded_state(store: Store) -> None:
+    assert store.load([scheme()], [app()], only_if_new=True) is True
+    store.insert_app(app("b", "11"))
+    assert store.load([], [], only_if_new=True) is False
+    assert store.get_app("b") is not None
+    assert store.load([], [], only_if_new=False) is True
+    assert store.get_app("a") is None and store.get_scheme("s") is None
+
+
+def test_process_slots_are_unique_and_survive_a_reset(store: Store) -> None:
+    first, second = store.claim_process_slot(), store.claim_process_slot()
+    store.load([], [], only_if_new=False)
+    assert len({first, second, store.claim_process_slot()}) == 3
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(StoreError, match="notes.txt"):
+        Store(path)
+
+
+def test_without_a_path_the_state_is_temporary(tmp_path: Path) -> None:
+    store = Store()
+    path = store.path
+    store.insert_app(app())
+    assert path.exists()
+    store.close()
+    assert not path.exists()
