@@ -73,8 +73,7 @@ def _read_json_body(operation: Operation) -> Any:
         raise ApiError.single(415, detail=f"Content-Type must be application/json; {got}.")
     raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
     body = parse_json_body(raw)
-    assert operation.body_validator is not None
-    validate_body(operation.body_validator, body)
+    validate_body(operation, body)
     if operation.body_properties is not None:
         # Fields the contract does not know are ignored, as by the backend.
         body = {name: value for name, value in body.items() if name in operation.body_properties}

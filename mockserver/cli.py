@@ -1,12 +1,19 @@
 """The ``mockserver`` command line."""
 
 import argparse
-import signal
+import multiprocessing
+import os
+import socket
 import sys
+import tempfile
+import threading
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
+
+from granian.log import LogLevels
 
 from mockserver import __version__
 from mockserver.clock import parse_timestamp
@@ -24,6 +31,16 @@ def _timestamp(text: str) -> datetime:
         return parse_timestamp(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop the clock at this RFC 3339 instant, e.g. 2026-01-01T00:00:00Z",
     )
     serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="worker processes (default: one per CPU; 1 with --seed or --freeze-time)",
+    )
+    serve.add_argument(
         "--state",
         type=Path,
         default=None,
@@ -86,40 +110,102 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+def _port_to_listen_on(host: str, port: int) -> int:
+    """Check that ``port`` is free (raises OSError) or, for 0, find a free one.
+
+    The production server binds the port itself, after this check; a free
+    port found here could in theory be taken in between, which a test run
+    would see as a failed start, never as a wrong answer.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_listening(host: str, port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.02)
+
+
+def _worker_count(args: argparse.Namespace) -> int:
+    if args.workers is not None:
+        return args.workers
+    # Repeatable output needs one process: see "Deterministic output" in the README.
+    if args.seed is not None or args.freeze_time is not None:
+        return 1
+    return os.cpu_count() or 1
 
 
 def serve(args: argparse.Namespace) -> int:
-    from werkzeug.serving import make_server
+    from granian import Granian
+    from granian.constants import Interfaces
 
     from mockserver.app import create_app
+    from mockserver.wsgi import SETTINGS_VARIABLE
 
-    try:
-        app = create_app(_settings(args))
-    except (SpecError, FixtureError, StoreError) as error:
-        print(f"mockserver: cannot start:\n{error}", file=sys.stderr)
-        return EXIT_BAD_CONFIGURATION
-    try:
-        server = make_server(args.host, args.port, app, threaded=True)
-    except OSError as error:
-        print(
-            f"mockserver: cannot listen on {args.host}:{args.port}: {error.strerror}",
-            file=sys.stderr,
+    workers = _worker_count(args)
+    with tempfile.TemporaryDirectory(prefix="mockserver-") as scratch:
+        settings = _settings(args)
+        if settings.state_path is None:
+            # Workers share one state; it lives as long as this command.
+            settings = replace(settings, state_path=Path(scratch) / "state.sqlite3")
+        try:
+            # Built once here so that bad settings stop start-up before any
+            # worker exists; this also loads the fixtures into a new state.
+            app = create_app(settings)
+        except (SpecError, FixtureError, StoreError) as error:
+            print(f"mockserver: cannot start:\n{error}", file=sys.stderr)
+            return EXIT_BAD_CONFIGURATION
+        context = app.extensions["mockserver"]
+        context.store.close()
+        try:
+            port = _port_to_listen_on(args.host, args.port)
+        except OSError as error:
+            print(
+                f"mockserver: cannot listen on {args.host}:{args.port}: {error.strerror}",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_CONFIGURATION
+
+        os.environ[SETTINGS_VARIABLE] = settings.to_json()
+        server = Granian(
+            "mockserver.wsgi:app_from_environment",
+            factory=True,
+            address=args.host,
+            port=port,
+            interface=Interfaces.WSGI,
+            workers=workers,
+            # One request at a time per worker: Python code holds the GIL anyway,
+            # and measured, more threads only lengthened the tail (bench/README.md).
+            blocking_threads=1,
+            log_level=LogLevels.warning,
+            # In-flight requests get this long to finish after SIGTERM or Ctrl-C.
+            workers_kill_timeout=10,
         )
-        return EXIT_BAD_CONFIGURATION
-    context = app.extensions["mockserver"]
-    print(
-        f"mockserver {__version__} listening on http://{args.host}:{server.server_port}", flush=True
-    )
-    print(f"dev key: Authorization: Bearer {context.fixtures.default_key}", flush=True)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+        host = f"[{args.host}]" if ":" in args.host else args.host
+
+        def announce_when_listening() -> None:
+            # The workers bind the port; say where we listen only once it answers,
+            # so that whoever waits for this line can connect straight away.
+            _wait_until_listening(args.host, port)
+            print(f"mockserver {__version__} listening on http://{host}:{port}", flush=True)
+            print(f"dev key: Authorization: Bearer {context.fixtures.default_key}", flush=True)
+            print(f"workers: {workers}; state: {args.state or 'temporary'}", flush=True)
+
+        server.on_startup(
+            lambda: threading.Thread(target=announce_when_listening, daemon=True).start()
+        )
+        # Workers start as fresh interpreters: forking this process, which runs
+        # the announcing thread, could hand a worker a lock held forever.
+        multiprocessing.set_start_method("spawn", force=True)
+        server.serve()
     return 0
 
 

@@ -1,6 +1,7 @@
 """What a server is started with; shared by the CLI, the app factory and tests."""
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -22,3 +23,23 @@ class Settings:
     frozen_time: datetime | None = None
     # SQLite file that keeps state across restarts; None starts from the fixtures.
     state_path: Path | None = None
+
+    def to_json(self) -> str:
+        """Settings for a worker process, which gets them through its environment."""
+        values = asdict(self)
+        for name, value in values.items():
+            if isinstance(value, Path):
+                values[name] = str(value)
+            elif isinstance(value, datetime):
+                values[name] = value.isoformat()
+        return json.dumps(values)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Settings":
+        values = json.loads(text)
+        for name in ("spec_path", "fixtures_dir", "state_path"):
+            if values.get(name) is not None:
+                values[name] = Path(values[name])
+        if values.get("frozen_time") is not None:
+            values["frozen_time"] = datetime.fromisoformat(values["frozen_time"])
+        return cls(**values)

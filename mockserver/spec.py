@@ -8,7 +8,9 @@ and methods exist, which operationId serves each, and the JSON Schema (Draft
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import jsonschema_rs
 import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
@@ -48,6 +50,11 @@ class Operation:
     path: str  # the OpenAPI path template, e.g. /api-auth/apps/{app_slug}
     body_validator: Draft202012Validator | None
     body_required: bool
+    # The same body schema compiled by jsonschema-rs: a valid body passes in
+    # about a microsecond, where jsonschema takes a hundred or more. Only a
+    # body it refuses goes through ``body_validator`` for the field-by-field
+    # messages.
+    body_gate: Any = None
     documented_statuses: frozenset[int] = field(default_factory=frozenset)
     # The body's top-level properties: anything else in a body is ignored.
     body_properties: frozenset[str] | None = None
@@ -111,6 +118,7 @@ class Spec:
                     method=method.upper(),
                     path=path,
                     body_validator=self._body_validator(details, pointer),
+                    body_gate=self._body_gate(details, pointer),
                     body_required=bool(details.get("requestBody", {}).get("required", False)),
                     documented_statuses=frozenset(
                         int(status) for status in details.get("responses", {}) if status.isdigit()
@@ -145,6 +153,26 @@ class Spec:
         if "application/json" not in content:
             return None
         return self.resolve(content["application/json"].get("schema", {}))
+
+    def gate(self, pointer: str) -> Any:
+        """Compile the schema at ``pointer`` with jsonschema-rs, for a fast yes/no.
+
+        The schema is a reference into a root that carries the spec's paths and
+        components, so that every ``#/components/...`` reference resolves.
+        """
+        root = {
+            "$ref": "#" + quote(pointer, safe="/~"),  # a URI fragment: braces are escaped
+            "paths": self.document["paths"],
+            "components": self.document.get("components", {}),
+        }
+        return jsonschema_rs.Draft202012Validator(root)
+
+    def _body_gate(self, details: dict[str, Any], pointer: str) -> Any:
+        if self._body_schema(details) is None:
+            return None
+        return self.gate(
+            f"{pointer}/requestBody/content/{escape_pointer_token('application/json')}/schema"
+        )
 
     def _body_validator(self, details: dict[str, Any], pointer: str) -> Draft202012Validator | None:
         content = details.get("requestBody", {}).get("content", {})

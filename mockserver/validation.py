@@ -14,7 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 from mockserver.errors import ApiError, Problem
-from mockserver.spec import QueryParameter
+from mockserver.spec import Operation, QueryParameter
 
 _TYPE_WORDS = {
     "string": "a string",
@@ -122,8 +122,12 @@ def schema_problems(validator: Draft202012Validator, instance: Any) -> list[Prob
     return sorted(problems, key=lambda problem: problem.field or "")
 
 
-def validate_body(validator: Draft202012Validator, instance: Any) -> None:
-    problems = schema_problems(validator, instance)
+def validate_body(operation: Operation, instance: Any) -> None:
+    """Raise a 422 listing every violation of the operation's body schema."""
+    if operation.body_gate is not None and operation.body_gate.is_valid(instance):
+        return
+    assert operation.body_validator is not None
+    problems = schema_problems(operation.body_validator, instance)
     if problems:
         raise ApiError(422, problems)
 
