@@ -125,7 +125,7 @@ def build_context(settings: Settings, spec: Spec) -> Context:
     context = Context(
         fixtures=fixtures,
         store=store,
-        ids=ProcessSnowflakes(clock, machine_id_from(settings.seed), store.claim_process_slot),
+        ids=ProcessSnowflakes(clock, machine_id_from(settings.seed), store.claim_machine_id),
         clock=clock,
         complete_rule=lambda rule: complete_rule(rule, rule_schema),
     )

@@ -81,14 +81,16 @@ class ProcessSnowflakes:
 
     Two worker processes with the same machine id could make the same id in
     the same tick. So each process, the first time it needs an id, claims a
-    slot from the store (0 for the first process, 1 for the next...) and adds
-    it to the seeded machine id. A process forked from another claims its own.
+    machine id from the store, which hands each process a different one
+    (the seeded one if it is free). A process forked from another claims its own.
     """
 
-    def __init__(self, clock: Clock, base_machine_id: int, claim_slot: Callable[[], int]) -> None:
+    def __init__(
+        self, clock: Clock, preferred_machine_id: int, claim: Callable[[int], int]
+    ) -> None:
         self._clock = clock
-        self._base_machine_id = base_machine_id
-        self._claim_slot = claim_slot
+        self._preferred_machine_id = preferred_machine_id
+        self._claim = claim
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._generator: SnowflakeGenerator | None = None
@@ -96,7 +98,7 @@ class ProcessSnowflakes:
     def _current(self) -> SnowflakeGenerator:
         with self._lock:
             if self._generator is None or self._pid != os.getpid():
-                machine_id = (self._base_machine_id + self._claim_slot()) % (MAX_MACHINE_ID + 1)
+                machine_id = self._claim(self._preferred_machine_id)
                 self._generator = SnowflakeGenerator(self._clock, machine_id)
                 self._pid = os.getpid()
             return self._generator

@@ -27,8 +27,13 @@ App = dict[str, Any]
 Scheme = dict[str, Any]
 
 SCHEMA_VERSION = 1
+MACHINE_IDS = 1 << 16
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS machines (
+    claimed_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    machine_id INTEGER NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS apps (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -92,6 +97,7 @@ class Store:
         self.path = Path(self._temporary.name) / "state.sqlite3" if self._temporary else Path(path)
         self._local = threading.local()
         try:
+            self._refuse_foreign_database()
             self._connection().executescript(_TABLES)
             version = self._meta("schema_version")
             if version is None:
@@ -100,6 +106,23 @@ class Store:
                 raise StoreError(f"{self.path}: made by a newer mockserver (schema {version})")
         except sqlite3.DatabaseError as error:
             raise StoreError(f"{self.path}: cannot be used as a state file: {error}") from None
+
+    def _refuse_foreign_database(self) -> None:
+        """Leave another program's database untouched: a state file is either
+        new (no tables) or has mockserver's ``meta`` table with a schema version."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        probe = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master")}
+            ours = (
+                "meta" in tables
+                and probe.execute("SELECT 1 FROM meta WHERE key = 'schema_version'").fetchone()
+            )
+        finally:
+            probe.close()
+        if tables and not ours:
+            raise StoreError(f"{self.path}: not a mockserver state file (it has other tables)")
 
     # --- connections and transactions ----------------------------------------
 
@@ -179,18 +202,31 @@ class Store:
             (key, value),
         )
 
-    def claim_process_slot(self) -> int:
-        """A number no other process using this state has been given (0, 1, 2...).
+    def claim_machine_id(self, preferred: int) -> int:
+        """A snowflake machine id that no other process of this state holds.
 
-        Each process adds it to its machine id, so that two workers can never
-        make the same snowflake id.
+        The first process gets ``preferred`` (the seeded one, so one process
+        stays repeatable); each further one the next id not yet claimed, so
+        two workers, whatever their seeds, never make the same id. Claims are
+        kept across restarts (a restarted server also never repeats an id of
+        its past, even if the clock went back); once all 65536 are used, the
+        oldest claim is reused.
         """
         with self._transaction() as db:
-            row = db.execute(
-                "INSERT INTO meta (key, value) VALUES ('process_slots', 1) "
-                "ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value"
-            ).fetchone()
-        return int(row[0]) - 1
+            claimed = {row[0] for row in db.execute("SELECT machine_id FROM machines")}
+            machine_id = preferred
+            for offset in range(MACHINE_IDS):
+                candidate = (preferred + offset) % MACHINE_IDS
+                if candidate not in claimed:
+                    machine_id = candidate
+                    break
+            else:
+                (machine_id,) = db.execute(
+                    "SELECT machine_id FROM machines ORDER BY claimed_seq LIMIT 1"
+                ).fetchone()
+                db.execute("DELETE FROM machines WHERE machine_id = ?", (machine_id,))
+            db.execute("INSERT INTO machines (machine_id) VALUES (?)", (machine_id,))
+        return machine_id
 
     def load(self, schemes: Iterable[Scheme], apps: Iterable[App], *, only_if_new: bool) -> bool:
         """Forget every app and scheme and load these instead, in one transaction.
@@ -223,7 +259,9 @@ class Store:
                 f"INSERT INTO apps ({', '.join(_APP_COLUMNS)}, body) VALUES (?, ?, ?, ?, ?, ?)",
                 (*(app[column] for column in _APP_COLUMNS), _dump(app)),
             )
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as error:
+            if "apps.id" in str(error):  # machine ids are claimed so this cannot happen
+                raise
             raise SlugTaken(app["app_slug"]) from None
 
     def insert_app(self, app: App) -> None:

@@ -4,14 +4,16 @@ The server is started with ``--port 0`` and the test reads the address it
 printed, so two test runs never race for a port.
 """
 
+import contextlib
+import os
 import re
 import selectors
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +32,7 @@ class ServerDidNotStart(RuntimeError):
     pass
 
 
-@contextmanager
+@contextlib.contextmanager
 def run_server(
     args: Sequence[str] = (),
     command: Sequence[str] | None = None,
@@ -50,6 +52,8 @@ def run_server(
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
+        # Its own process group, so that workers can be stopped with it.
+        start_new_session=True,
     )
     try:
         output = _wait_for_banner(process, timeout)
@@ -61,10 +65,12 @@ def run_server(
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # any worker left behind
 
 
 def _drain(process: subprocess.Popen[str], output: list[str]) -> None:

@@ -99,10 +99,12 @@ def test_load_only_if_new_keeps_a_loaded_state(store: Store) -> None:
     assert store.get_app("a") is None and store.get_scheme("s") is None
 
 
-def test_process_slots_are_unique_and_survive_a_reset(store: Store) -> None:
-    first, second = store.claim_process_slot(), store.claim_process_slot()
+def test_machine_ids_are_unique_per_process_and_survive_a_reset(store: Store) -> None:
+    assert store.claim_machine_id(65535) == 65535  # the preferred one, while free
+    assert store.claim_machine_id(65535) == 0  # taken: the next free one, wrapping
     store.load([], [], only_if_new=False)
-    assert len({first, second, store.claim_process_slot()}) == 3
+    assert store.claim_machine_id(0) == 1
+    assert store.claim_machine_id(7) == 7
 
 
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
@@ -110,6 +112,20 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     path.write_text("these are my notes, not a database\n" * 100)
     with pytest.raises(StoreError, match=r"notes\.txt"):
         Store(path)
+
+
+def test_another_programs_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "crm.db"
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE customers (name TEXT)")
+    other.commit()
+    other.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not a mockserver state"):
+        Store(path)
+    assert path.read_bytes() == before
 
 
 def test_without_a_path_the_state_is_temporary(tmp_path: Path) -> None:
