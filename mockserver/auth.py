@@ -23,3 +23,13 @@ def authenticate(header: str | None, keys: dict[str, ApiKey], clock: Clock) -> A
     if key.expires_at is not None and key.expires_at <= clock.now():
         raise ApiError.single(401, "Authentication failed", detail="The bearer key has expired.")
     return key
+
+
+def authenticate_admin(header: str | None, token: str | None) -> None:
+    """The admin API is open unless a token was set; then it must be the bearer."""
+    if token is None:
+        return
+    if header != f"{BEARER_PREFIX}{token}":
+        raise ApiError.single(
+            401, "Admin token required", detail="Send 'Authorization: Bearer <admin token>'."
+        )

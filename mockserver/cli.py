@@ -43,6 +43,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mockserver",
@@ -91,6 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (default: one per CPU; 1 with --seed or --freeze-time)",
     )
     serve.add_argument(
+        "--journal-size",
+        type=_non_negative,
+        default=1000,
+        metavar="N",
+        help="keep the last N requests for GET /__admin/requests (default 1000; 0 turns it off)",
+    )
+    serve.add_argument(
+        "--admin-token",
+        default=None,
+        metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' on the admin API",
+    )
+    serve.add_argument("--no-admin", action="store_true", help="serve no admin API (/__admin/...)")
+    serve.add_argument(
         "--state",
         type=Path,
         default=None,
@@ -107,6 +131,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         seed=args.seed,
         frozen_time=args.freeze_time,
         state_path=args.state,
+        journal_size=args.journal_size,
+        admin_enabled=not args.no_admin,
+        admin_token=args.admin_token,
     )
 
 
@@ -153,9 +180,13 @@ def serve(args: argparse.Namespace) -> int:
     workers = _worker_count(args)
     with tempfile.TemporaryDirectory(prefix="mockserver-") as scratch:
         settings = _settings(args)
-        if settings.state_path is None:
-            # Workers share one state; it lives as long as this command.
-            settings = replace(settings, state_path=Path(scratch) / "state.sqlite3")
+        # Workers share one state and one journal; without --state, both live
+        # as long as this command.
+        settings = replace(
+            settings,
+            state_path=settings.state_path or Path(scratch) / "state.sqlite3",
+            journal_path=Path(scratch) / "journal.sqlite3",
+        )
         try:
             # Built once here so that bad settings stop start-up before any
             # worker exists; this also loads the fixtures into a new state.
@@ -165,6 +196,7 @@ def serve(args: argparse.Namespace) -> int:
             return EXIT_BAD_CONFIGURATION
         context = app.extensions["mockserver"]
         context.store.close()
+        context.journal.close()
         try:
             port = _port_to_listen_on(args.host, args.port)
         except OSError as error:

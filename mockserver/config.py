@@ -23,6 +23,12 @@ class Settings:
     frozen_time: datetime | None = None
     # SQLite file that keeps state across restarts; None starts from the fixtures.
     state_path: Path | None = None
+    # The request journal: its file (None: a temporary one) and size (0: off).
+    journal_path: Path | None = None
+    journal_size: int = 1000
+    # The admin API (/__admin/...), and the bearer token it asks for if any.
+    admin_enabled: bool = True
+    admin_token: str | None = None
 
     def to_json(self) -> str:
         """Settings for a worker process, which gets them through its environment."""
@@ -37,7 +43,7 @@ class Settings:
     @classmethod
     def from_json(cls, text: str) -> "Settings":
         values = json.loads(text)
-        for name in ("spec_path", "fixtures_dir", "state_path"):
+        for name in ("spec_path", "fixtures_dir", "state_path", "journal_path"):
             if values.get(name) is not None:
                 values[name] = Path(values[name])
         if values.get("frozen_time") is not None:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from mockserver.clock import Clock, format_timestamp
 from mockserver.errors import ApiError, Problem
 from mockserver.fixtures import Fixtures
+from mockserver.journal import Journal
 from mockserver.ratelimits import rule_problems
 from mockserver.records import new_app, present_app, present_scheme
 from mockserver.rules import check_create_scope, check_update_scope
@@ -35,6 +36,9 @@ class Context:
     clock: Clock
     # Fills in a rate-limit rule's defaults, as openapi.yaml's RateLimitRule gives them.
     complete_rule: Callable[[dict[str, Any]], dict[str, Any]]
+    journal: Journal
+    # The operationIds of the Wacht contract (journal entries name them).
+    operation_ids: frozenset[str] = frozenset()
 
     def now(self) -> str:
         return format_timestamp(self.clock.now())

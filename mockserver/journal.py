@@ -72,7 +72,8 @@ class Journal:
                     entry["path"],
                     entry["status"],
                     entry["operation_id"],
-                    json.dumps(entry, ensure_ascii=False, separators=(",", ":")),
+                    # ASCII escapes keep any string storable, lone surrogates included.
+                    json.dumps(entry, separators=(",", ":")),
                 ),
             )
             self._local.written += 1
