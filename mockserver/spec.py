@@ -89,12 +89,17 @@ class Spec:
 
     def resolve(self, node: Any) -> Any:
         """Follow local ``$ref``s until a node that is not a reference."""
+        return self.resolve_at(node, "")[0]
+
+    def resolve_at(self, node: Any, pointer: str) -> tuple[Any, str]:
+        """Like :meth:`resolve`, also returning the JSON pointer of the node reached."""
         while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+            pointer = node["$ref"].removeprefix("#")
             target: Any = self.document
-            for token in node["$ref"].removeprefix("#/").split("/"):
+            for token in pointer.removeprefix("/").split("/"):
                 target = target[token.replace("~1", "/").replace("~0", "~")]
             node = target
-        return node
+        return node, pointer
 
     def operation(self, operation_id: str) -> Operation:
         for operation in self.operations:
@@ -135,13 +140,13 @@ class Spec:
 
     def _query_parameters(self, shared: list[Any], details: dict[str, Any], pointer: str) -> Any:
         # Parameters of the operation itself; those of the path item are shared.
-        for index, parameter in enumerate(details.get("parameters", [])):
-            parameter = self.resolve(parameter)
+        for index, node in enumerate(details.get("parameters", [])):
+            parameter, at = self.resolve_at(node, f"{pointer}/parameters/{index}")
             if parameter.get("in") == "query":
                 yield QueryParameter(
                     name=parameter["name"],
                     schema=self.resolve(parameter.get("schema", {})),
-                    validator=self.validator(f"{pointer}/parameters/{index}/schema"),
+                    validator=self.validator(f"{at}/schema"),
                     required=bool(parameter.get("required", False)),
                 )
         for parameter in map(self.resolve, shared):

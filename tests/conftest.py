@@ -44,6 +44,8 @@ class ContractClient:
         body = response.get_json(silent=True) if response.data else None
         if response.data and response.mimetype == "application/json":
             assert body is not None, f"{method} {path}: body is not JSON: {response.data[:200]!r}"
+        elif response.data:
+            body = response.get_data(as_text=True)
         assert_conforms(method, path, response.status_code, response.headers, body)
         return response
 
