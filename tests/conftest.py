@@ -13,6 +13,8 @@ from flask import Flask
 from mockserver import Settings, create_app
 from mockserver.resources import default_fixtures_dir
 
+pytest_plugins = ["pytester"]
+
 DEV_KEY = "sk_test_mock"
 AUTH = {"Authorization": f"Bearer {DEV_KEY}"}
 _UNSET: Any = object()

@@ -1,0 +1,65 @@
+"""The pytest plugin as a user meets it: a separate pytest run of a user's tests."""
+
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "test_client_example.py"
+
+
+def test_the_worked_example_passes_using_only_the_plugin(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_example=EXAMPLE.read_text())
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_ini_options_reach_the_server(pytester: pytest.Pytester, fixture_dir: Path) -> None:
+    (fixture_dir / "deployment.yaml").write_text(
+        (fixture_dir / "deployment.yaml").read_text().replace("sk_test_mock", "sk_test_team")
+    )
+    pytester.makeini(
+        f"""
+        [pytest]
+        mockserver_fixtures = {fixture_dir}
+        mockserver_seed = 11
+        mockserver_freeze_time = 2026-02-02T02:02:02Z
+        mockserver_args = --journal-size 3
+        """
+    )
+    pytester.makepyfile(
+        test_settings="""
+        import json, urllib.request
+        from mockserver.ids import decode
+
+        def create(mockserver, slug):
+            request = urllib.request.Request(
+                mockserver.url("/api-auth/apps"), method="POST",
+                data=json.dumps({"app_slug": slug, "name": "n", "key_prefix": "k"}).encode(),
+                headers={**mockserver.headers, "Content-Type": "application/json"})
+            with urllib.request.urlopen(request) as response:
+                return json.loads(response.read())
+
+        def test_settings(mockserver):
+            assert mockserver.key == "sk_test_team"
+            app = create(mockserver, "a")
+            assert app["created_at"] == "2026-02-02T02:02:02.000000Z"
+            assert decode(app["id"]).time.isoformat().startswith("2026-02-02T02:02:02")
+            for slug in "bcde":
+                create(mockserver, slug)
+            assert len(mockserver.requests()) == 3  # --journal-size 3
+            assert [r["body"]["app_slug"] for r in mockserver.requests(limit=2)] == ["e", "d"]
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_failing_user_test_fails(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_wrong="""
+        def test_expects_a_request_that_never_came(mockserver):
+            assert mockserver.count(operation="createApiAuthApp") == 1
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
