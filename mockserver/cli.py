@@ -121,7 +121,50 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="keep state in this SQLite file across restarts (default: start from the fixtures)",
     )
+
+    check = commands.add_parser(
+        "check", help="validate a spec and fixtures without serving them (exit 0, or 2)"
+    )
+    check.add_argument("--spec", type=Path, default=None, help="OpenAPI file (default: bundled)")
+    check.add_argument("--fixtures", type=Path, default=None, help="fixture directory")
+
+    verify = commands.add_parser(
+        "verify", help="run the contract checks (schemathesis) against a live server"
+    )
+    verify.add_argument("base_url", metavar="BASE_URL", help="e.g. https://staging.example.com")
+    verify.add_argument("--spec", type=Path, default=None, help="OpenAPI file (default: bundled)")
+    verify.add_argument("--key", default="sk_test_mock", help="bearer key to send")
+    verify.add_argument("--junit", type=Path, default=None, metavar="PATH", help="write JUnit XML")
+    verify.add_argument("--max-examples", type=_positive, default=None, metavar="N")
+    verify.add_argument("--seed", type=int, default=None, help="seed the generated data")
     return parser
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from mockserver.checking import check
+
+    spec, fixtures = args.spec or default_spec_path(), args.fixtures or default_fixtures_dir()
+    problems = check(spec, fixtures)
+    if problems:
+        print(f"mockserver check: {len(problems)} problem(s):", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_CONFIGURATION
+    print(f"mockserver check: {spec} and {fixtures} are fine")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from mockserver.checking import verify
+
+    return verify(
+        args.base_url,
+        args.spec or default_spec_path(),
+        args.key,
+        junit=args.junit,
+        max_examples=args.max_examples,
+        seed=args.seed,
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -245,4 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "check":
+        return run_check(args)
+    if args.command == "verify":
+        return run_verify(args)
     return EXIT_BAD_CONFIGURATION  # pragma: no cover - argparse requires a command

@@ -7,19 +7,19 @@ a failure prints the seed that reproduces it.
 """
 
 import os
-from pathlib import Path
 
 import hypothesis
 import schemathesis
 
 from mockserver import create_app
+from mockserver.checking import CONTRACT_CHECKS_CONFIG
 from mockserver.resources import default_spec_path
 
-HERE = Path(__file__).resolve().parent
 CI_SEED = 20261128
 
-config = schemathesis.Config.from_path(HERE / "schemathesis.toml")
+config = schemathesis.Config.from_path(CONTRACT_CHECKS_CONFIG)
 schema = schemathesis.openapi.from_path(default_spec_path(), config=config)
+schema.config.update(headers={"Authorization": "Bearer sk_test_mock"})
 schema.app = create_app()
 if os.environ.get("CI"):
     schema.config.seed = CI_SEED
