@@ -29,6 +29,7 @@ from mockserver.pipeline import (
 from mockserver.ratelimits import complete_rule
 from mockserver.spec import Spec, SpecError, load_spec
 from mockserver.store import Store
+from mockserver.ui import register_ui
 
 ADMIN_PREFIX = "/__admin/"
 logger = logging.getLogger("mockserver")
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
         _register(app, load_spec(ADMIN_SPEC_PATH), ADMIN_HANDLERS, context, admin_auth)
 
+    register_ui(app, spec, context, settings)
     app.before_request(start_timer)
 
     @app.after_request
