@@ -3,19 +3,23 @@ pipeline together. Each concern lives in its own module; this one only
 assembles them."""
 
 import logging
+import random
+import time
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from mockserver.admin import ADMIN_HANDLERS, ADMIN_SPEC_PATH
 from mockserver.auth import authenticate, authenticate_admin
 from mockserver.clock import FrozenClock, SystemClock
 from mockserver.config import MAX_BODY_BYTES, Settings
+from mockserver.cors import CorsPolicy, install_cors
 from mockserver.errors import ApiError
 from mockserver.fixtures import load_fixtures
 from mockserver.handlers import HANDLERS, Context, Handler
 from mockserver.ids import MAX_MACHINE_ID, ProcessSnowflakes
 from mockserver.journal import Journal
+from mockserver.logs import RequestLog
 from mockserver.pipeline import (
     Authenticator,
     error_response,
@@ -23,6 +27,7 @@ from mockserver.pipeline import (
     http_error,
     journal_entry,
     make_view,
+    spec_methods,
     start_timer,
     unexpected_error,
 )
@@ -31,7 +36,8 @@ from mockserver.spec import Spec, SpecError, load_spec
 from mockserver.store import Store
 from mockserver.ui import register_ui
 
-ADMIN_PREFIX = "/__admin/"
+# Requests to these are neither journalled nor logged: they are the tooling itself.
+UNJOURNALLED_PREFIXES = ("/__admin/",)
 logger = logging.getLogger("mockserver")
 
 
@@ -79,7 +85,7 @@ def _register(
         app.add_url_rule(
             flask_rule(operation.path),
             endpoint=operation.operation_id,
-            view_func=make_view(operation, handler, context, authenticator),
+            view_func=make_view(operation, handler, context, authenticator, spec),
             methods=[operation.method],
             # OPTIONS is answered by the CORS layer, not with Flask's default 200.
             provide_automatic_options=False,
@@ -114,15 +120,31 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     register_ui(app, spec, context, settings)
     app.before_request(start_timer)
+    request_log = RequestLog(settings.log_format)
+    delays = random.Random(settings.seed)
 
     @app.after_request
-    def record(response: Response) -> Response:
-        if not request.path.startswith(ADMIN_PREFIX):
-            try:
-                context.journal.record(journal_entry(response, context))
-            except Exception:  # the journal must never cost a client its answer
-                logger.exception("could not journal %s %s", request.method, request.path)
+    def finish(response: Response) -> Response:
+        """Add the latency asked for, then journal and log the request."""
+        delay_ms = g.get("delay_ms")
+        if delay_ms is None and settings.delay_ms is not None:
+            delay_ms = delays.randint(*settings.delay_ms)
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
+        if request.path.startswith(UNJOURNALLED_PREFIXES):
+            return response
+        try:
+            entry = journal_entry(response, context)
+            context.journal.record(entry)
+            request_log.write(entry)
+        except Exception:  # the journal must never cost a client its answer
+            logger.exception("could not journal %s %s", request.method, request.path)
         return response
+
+    def methods_for(path: str) -> list[str] | None:
+        return spec_methods(app.url_map.bind("localhost").allowed_methods(path)) or None
+
+    install_cors(app, CorsPolicy(frozenset(settings.cors_origins or ()) or None), methods_for)
 
     app.register_error_handler(ApiError, error_response)
     app.register_error_handler(HTTPException, http_error)

@@ -19,6 +19,7 @@ from mockserver import __version__
 from mockserver.clock import parse_timestamp
 from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from mockserver.fixtures import FixtureError
+from mockserver.logs import LOG_FORMATS
 from mockserver.resources import default_fixtures_dir, default_spec_path
 from mockserver.spec import SpecError
 from mockserver.store import StoreError
@@ -51,6 +52,17 @@ def _non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value
+
+
+def _delay(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        delay = (int(low), int(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not MS or MIN-MAX: {text!r}") from None
+    if not 0 <= delay[0] <= delay[1] <= 60_000:
+        raise argparse.ArgumentTypeError("delays run from 0 to 60000 ms, MIN before MAX")
+    return delay
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +127,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--no-admin", action="store_true", help="serve no admin API (/__admin/...)")
     serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        dest="cors_origins",
+        help="only this origin may call from a browser (repeatable; default: any origin)",
+    )
+    serve.add_argument(
+        "--delay",
+        type=_delay,
+        default=None,
+        metavar="MS|MIN-MAX",
+        help="add this latency to every response, e.g. 200 or 100-800",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="one line per request: text (default, coloured on a terminal), json, or off",
+    )
+    serve.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload the spec and fixtures when they change, keeping the state",
+    )
+    serve.add_argument(
         "--state",
         type=Path,
         default=None,
@@ -177,6 +215,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         journal_size=args.journal_size,
         admin_enabled=not args.no_admin,
         admin_token=args.admin_token,
+        cors_origins=tuple(args.cors_origins) if args.cors_origins else None,
+        delay_ms=args.delay,
+        log_format=args.log_format,
+        watch=args.watch,
     )
 
 
@@ -259,7 +301,8 @@ def serve(args: argparse.Namespace) -> int:
             workers=workers,
             # One request at a time per worker: Python code holds the GIL anyway,
             # and measured, more threads only lengthened the tail (bench/README.md).
-            blocking_threads=1,
+            # With added latency, requests mostly sleep: let them overlap.
+            blocking_threads=1 if settings.delay_ms is None else 32,
             log_level=LogLevels.warning,
             # In-flight requests get this long to finish after SIGTERM or Ctrl-C.
             workers_kill_timeout=10,

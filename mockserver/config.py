@@ -29,6 +29,14 @@ class Settings:
     # The admin API (/__admin/...), and the bearer token it asks for if any.
     admin_enabled: bool = True
     admin_token: str | None = None
+    # Origins a browser may call from (None: any).
+    cors_origins: tuple[str, ...] | None = None
+    # Latency added to every response: (min, max) milliseconds, or None.
+    delay_ms: tuple[int, int] | None = None
+    # One line per request on standard output: "text", "json" or "off".
+    log_format: str = "text"
+    # Reload the spec and fixtures when their files change (the state is kept).
+    watch: bool = False
 
     def to_json(self) -> str:
         """Settings for a worker process, which gets them through its environment."""
@@ -46,6 +54,9 @@ class Settings:
         for name in ("spec_path", "fixtures_dir", "state_path", "journal_path"):
             if values.get(name) is not None:
                 values[name] = Path(values[name])
+        for name in ("cors_origins", "delay_ms"):
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
         if values.get("frozen_time") is not None:
             values["frozen_time"] = datetime.fromisoformat(values["frozen_time"])
         return cls(**values)

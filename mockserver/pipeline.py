@@ -20,8 +20,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from mockserver.clock import format_timestamp
 from mockserver.errors import ApiError
 from mockserver.handlers import Call, Context, Handler
+from mockserver.prefer import forced_response, read_preferences
 from mockserver.rules import RuleBroken
-from mockserver.spec import Operation
+from mockserver.spec import Operation, Spec
 from mockserver.validation import parse_json_body, parse_query, validate_body
 
 logger = logging.getLogger("mockserver")
@@ -82,12 +83,24 @@ def success_status(operation: Operation) -> int:
 
 
 def make_view(
-    operation: Operation, handler: Handler, context: Context, authenticate: Authenticator
+    operation: Operation,
+    handler: Handler,
+    context: Context,
+    authenticate: Authenticator,
+    spec: Spec,
 ) -> Callable[..., Response]:
     status = success_status(operation)
 
     def view(**path_params: str) -> Response:
         authenticate()
+        preferences = read_preferences(request.headers.get("Prefer"), request.args)
+        g.delay_ms = preferences.delay_ms
+        if preferences.forces_response:
+            # The spec's answer instead of the handler's: nothing is validated or changed.
+            forced_status, forced_body = forced_response(operation, preferences, spec)
+            response = json_response(forced_body, forced_status)
+            response.headers["Preference-Applied"] = preferences.applied()
+            return response
         query = parse_query(operation.query_parameters, request.args)
         body = _read_json_body(operation) if operation.body_validator is not None else None
         call = Call(body=body, path_params=path_params, query=query)
@@ -95,12 +108,19 @@ def make_view(
             result = handler(context, call)
         except RuleBroken as broken:
             raise ApiError.single(400, broken.message, field=f"/{broken.field}") from None
-        if isinstance(result, Response):
-            return result
-        return json_response(result, status)
+        response = result if isinstance(result, Response) else json_response(result, status)
+        if preferences.delay_ms is not None:
+            response.headers["Preference-Applied"] = preferences.applied()
+        return response
 
     view.__name__ = operation.operation_id
     return view
+
+
+def spec_methods(methods: Any) -> list[str]:
+    """The methods a spec documents among those Werkzeug routes (it adds HEAD
+    to every GET and would add OPTIONS), in a stable order."""
+    return sorted(method for method in methods if method not in ("HEAD", "OPTIONS"))
 
 
 def http_error(error: HTTPException) -> Response:
@@ -108,7 +128,7 @@ def http_error(error: HTTPException) -> Response:
     status = error.code or 500
     response = error_response(ApiError.single(status))
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
-        response.headers["Allow"] = ", ".join(error.valid_methods)
+        response.headers["Allow"] = ", ".join(spec_methods(error.valid_methods))
     return response
 
 

@@ -59,6 +59,8 @@ class Operation:
     # The body's top-level properties: anything else in a body is ignored.
     body_properties: frozenset[str] | None = None
     query_parameters: tuple[QueryParameter, ...] = ()
+    # Each documented status with its response object, references resolved.
+    responses: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 class Spec:
@@ -136,6 +138,11 @@ class Spec:
                     query_parameters=tuple(
                         self._query_parameters(path_item.get("parameters", []), details, pointer)
                     ),
+                    responses={
+                        int(status): self.resolve(response)
+                        for status, response in details.get("responses", {}).items()
+                        if status.isdigit()
+                    },
                 )
 
     def _query_parameters(self, shared: list[Any], details: dict[str, Any], pointer: str) -> Any:

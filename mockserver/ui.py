@@ -1,15 +1,182 @@
 """Pages for people: interactive API docs (/docs) and the request inspector.
 
 Registered by the app factory; both read what the server already has (the
-spec being served, the admin journal) and need nothing from the network.
+spec being served, the admin journal) and need nothing from the network:
+Swagger UI's files come from the ``flask-swagger-ui`` package, our own from
+``mockserver/ui/``. No page loads anything from another origin, and each is
+sent with a Content-Security-Policy that says so.
+
+These pages are not part of the Wacht contract: every URL they use starts with
+one of :data:`UI_PREFIXES` (see :func:`is_ui_path`), so that the journal can
+leave them out.
 """
 
-from flask import Flask
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import flask_swagger_ui
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from werkzeug.wrappers import Response as BaseResponse
 
 from mockserver.config import Settings
 from mockserver.handlers import Context
-from mockserver.spec import Spec
+from mockserver.spec import HTTP_METHODS, Spec
+
+DOCS_PREFIX = "/docs"
+INSPECTOR_PREFIX = "/__inspector"
+UI_PREFIXES = (DOCS_PREFIX, INSPECTOR_PREFIX)
+
+_UI_DIR = Path(__file__).resolve().parent / "ui"
+_STATIC_DIR = _UI_DIR / "static"
+# Swagger UI's own distribution, as the package ships it (its VERSION file names it).
+SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
+
+# Swagger UI styles its widgets inline and draws some icons as data: URIs;
+# everything else, "Try it out" calls included, goes to this origin only.
+_DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'"
+)
+# The inspector renders request data as text nodes; this policy is the second
+# line of defence should that ever slip: no inline script can run.
+_INSPECTOR_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'"
+)
+
+
+def is_ui_path(path: str) -> bool:
+    """Whether ``path`` belongs to these pages (and so is not an API call to journal)."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in UI_PREFIXES)
+
+
+def docs_document(document: dict[str, Any], origin: str) -> dict[str, Any]:
+    """The spec as the docs page shows it: every call goes to ``origin``.
+
+    ``servers`` in openapi.yaml name the real API first; Swagger UI's "Try it
+    out" would send a frontend developer's test data there. Servers given on
+    a path or an operation are dropped for the same reason.
+    """
+    shown = copy.deepcopy(document)
+    shown["servers"] = [{"url": origin, "description": "this mockserver"}]
+    for path_item in shown.get("paths", {}).values():
+        if not isinstance(path_item, dict):
+            continue
+        path_item.pop("servers", None)
+        for method in HTTP_METHODS:
+            operation = path_item.get(method)
+            if isinstance(operation, dict):
+                operation.pop("servers", None)
+    return shown
+
+
+def bearer_schemes(document: dict[str, Any]) -> list[str]:
+    """Names of the spec's HTTP bearer security schemes (``bearerAuth`` in openapi.yaml).
+
+    The docs page fills the dev key into each, so that "Execute" works at once.
+    """
+    schemes = document.get("components", {}).get("securitySchemes", {})
+    return [
+        name
+        for name, scheme in schemes.items()
+        if isinstance(scheme, dict)
+        and scheme.get("type") == "http"
+        and str(scheme.get("scheme", "")).lower() == "bearer"
+    ]
+
+
+def _json_default(value: Any) -> str:
+    """YAML may hold dates and timestamps (unquoted examples); JSON has only strings."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _page(html: str, policy: str) -> Response:
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = policy
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _asset(directory: Path, filename: str) -> Response:
+    response = send_from_directory(directory, filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _docs_blueprint(spec: Spec, context: Context) -> Blueprint:
+    docs = Blueprint("mockserver_docs", __name__, template_folder="ui/templates")
+    title = str(spec.document.get("info", {}).get("title", "API"))
+    schemes = bearer_schemes(spec.document)
+
+    @docs.get(DOCS_PREFIX)
+    def page() -> Response:
+        html = render_template(
+            "docs.html",
+            title=title,
+            spec_url=url_for(".spec"),
+            dev_key=context.fixtures.default_key,
+            bearer_schemes=schemes,
+        )
+        return _page(html, _DOCS_CSP)
+
+    @docs.get(f"{DOCS_PREFIX}/openapi.json")
+    def spec() -> Response:
+        origin = request.host_url.rstrip("/")
+        text = json.dumps(docs_document(spec.document, origin), default=_json_default)
+        return Response(text, mimetype="application/json", headers={"Cache-Control": "no-store"})
+
+    @docs.get(f"{DOCS_PREFIX}/swagger-ui/<path:filename>")
+    def swagger_asset(filename: str) -> Response:
+        return _asset(SWAGGER_UI_DIR, filename)
+
+    @docs.get(f"{DOCS_PREFIX}/static/<path:filename>")
+    def asset(filename: str) -> Response:
+        return _asset(_STATIC_DIR, filename)
+
+    @docs.get(f"{DOCS_PREFIX}/")
+    def with_slash() -> BaseResponse:
+        return redirect(url_for(".page"))
+
+    return docs
+
+
+def _inspector_blueprint() -> Blueprint:
+    inspector = Blueprint("mockserver_inspector", __name__, template_folder="ui/templates")
+
+    @inspector.get(INSPECTOR_PREFIX)
+    def page() -> Response:
+        return _page(render_template("inspector.html"), _INSPECTOR_CSP)
+
+    @inspector.get(f"{INSPECTOR_PREFIX}/static/<path:filename>")
+    def asset(filename: str) -> Response:
+        return _asset(_STATIC_DIR, filename)
+
+    @inspector.get(f"{INSPECTOR_PREFIX}/")
+    def with_slash() -> BaseResponse:
+        return redirect(url_for(".page"))
+
+    return inspector
 
 
 def register_ui(app: Flask, spec: Spec, context: Context, settings: Settings) -> None:
-    """Add the browser pages to ``app`` (placeholder until they exist)."""
+    """Add the browser pages to ``app``.
+
+    The inspector is served even with ``--no-admin``: it then says that the
+    admin API is off, which helps more than a bare 404.
+    """
+    app.register_blueprint(_docs_blueprint(spec, context))
+    app.register_blueprint(_inspector_blueprint())

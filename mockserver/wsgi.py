@@ -6,15 +6,17 @@ its own app from them, sharing the state file.
 """
 
 import os
-
-from flask import Flask
+from typing import Any
 
 from mockserver.app import create_app
 from mockserver.config import Settings
+from mockserver.reload import ReloadingApp
 
 SETTINGS_VARIABLE = "MOCKSERVER_SETTINGS"
 
 
-def app_from_environment() -> Flask:
+def app_from_environment() -> Any:
+    """The WSGI app of a worker: Flask's, behind the reloader with ``--watch``."""
     text = os.environ.get(SETTINGS_VARIABLE)
-    return create_app(Settings.from_json(text) if text else Settings())
+    settings = Settings.from_json(text) if text else Settings()
+    return ReloadingApp(settings, create_app) if settings.watch else create_app(settings)
