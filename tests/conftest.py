@@ -63,11 +63,11 @@ class ContractClient:
     def delete(self, path: str, **kwargs: Any) -> Any:
         return self.request("DELETE", path, **kwargs)
 
-    def create(self, **fields: Any) -> Any:
+    def create(self, headers: dict[str, str] | None = None, **fields: Any) -> Any:
         """POST /api-auth/apps with a valid body, overridden by ``fields``."""
         body = {"app_slug": "my-integration", "name": "My App", "key_prefix": "sk_live"}
         body.update(fields)
-        return self.post("/api-auth/apps", json=body)
+        return self.post("/api-auth/apps", json=body, headers=headers)
 
 
 @pytest.fixture
