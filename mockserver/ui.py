@@ -127,14 +127,14 @@ def _docs_blueprint(spec: Spec, context: Context) -> Blueprint:
         html = render_template(
             "docs.html",
             title=title,
-            spec_url=url_for(".spec"),
+            spec_url=url_for(".document"),
             dev_key=context.fixtures.default_key,
             bearer_schemes=schemes,
         )
         return _page(html, _DOCS_CSP)
 
     @docs.get(f"{DOCS_PREFIX}/openapi.json")
-    def spec() -> Response:
+    def document() -> Response:
         origin = request.host_url.rstrip("/")
         text = json.dumps(docs_document(spec.document, origin), default=_json_default)
         return Response(text, mimetype="application/json", headers={"Cache-Control": "no-store"})
