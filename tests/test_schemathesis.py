@@ -12,6 +12,7 @@ import hypothesis
 import schemathesis
 
 from mockserver import create_app
+from mockserver.admin import ADMIN_SPEC_PATH
 from mockserver.checking import CONTRACT_CHECKS_CONFIG
 from mockserver.resources import default_spec_path
 
@@ -65,3 +66,16 @@ Lifecycles.TestCase.settings = hypothesis.settings(
     database=None,
 )
 TestLifecycles = Lifecycles.TestCase
+
+
+admin_schema = schemathesis.openapi.from_path(
+    ADMIN_SPEC_PATH, config=schemathesis.Config.from_path(CONTRACT_CHECKS_CONFIG)
+)
+admin_schema.app = create_app()
+if os.environ.get("CI"):
+    admin_schema.config.seed = CI_SEED
+
+
+@admin_schema.parametrize()
+def test_admin_api_conforms_to_its_own_document(case: schemathesis.Case) -> None:
+    case.call_and_validate()
