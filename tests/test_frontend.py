@@ -65,7 +65,8 @@ def test_cors_origin_restricts_and_a_refused_origin_gets_no_cors_headers(make_cl
     )
     refused = client.create(headers={"Origin": "https://evil.example"})
     for response in (refused_preflight, refused):
-        assert not [name for name in response.headers.keys() if name.startswith("Access-Control-")]
+        names = [name for name, _value in response.headers.items()]
+        assert not [name for name in names if name.startswith("Access-Control-")]
 
 
 def test_plain_options_lists_exactly_the_spec_methods(client: ContractClient) -> None:
