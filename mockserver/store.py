@@ -1,7 +1,7 @@
 """Where apps and rate-limit schemes live: an embedded SQLite database.
 
 SQLite (the standard library's sqlite3) keeps one file that several worker
-processes can share: every write is one ``BEGIN IMMEDIATE`` transaction, so a
+processes can share (database.py): every write is one transaction, so a
 write happens whole or not at all, and a partial unique index makes two
 concurrent creates of one slug end in exactly one success. Handlers only see
 the :class:`Store` methods; a read-modify-write goes through a callback run
@@ -11,17 +11,14 @@ Without a state file the database lives in a temporary directory that is
 removed when the store is closed: each start begins from the fixtures.
 """
 
-import fcntl
 import json
-import os
 import sqlite3
-import tempfile
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mockserver.database import SharedSqlite
 
 App = dict[str, Any]
 Scheme = dict[str, Any]
@@ -91,14 +88,11 @@ class Store:
     """The deployment's state in one SQLite file, safe across threads and processes."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self._temporary = (
-            tempfile.TemporaryDirectory(prefix="mockserver-") if path is None else None
-        )
-        self.path = Path(self._temporary.name) / "state.sqlite3" if self._temporary else Path(path)
-        self._local = threading.local()
+        self._db = SharedSqlite(path)
+        self.path = self._db.path
         try:
             self._refuse_foreign_database()
-            self._connection().executescript(_TABLES)
+            self._db.connection().executescript(_TABLES)
             version = self._meta("schema_version")
             if version is None:
                 self._set_meta("schema_version", SCHEMA_VERSION)
@@ -124,79 +118,19 @@ class Store:
         if tables and not ours:
             raise StoreError(f"{self.path}: not a mockserver state file (it has other tables)")
 
-    # --- connections and transactions ----------------------------------------
-
-    def _connection(self) -> sqlite3.Connection:
-        """One connection per thread and per process: sqlite3 connections must
-        not cross threads, and must never be inherited through fork."""
-        connection = getattr(self._local, "connection", None)
-        if connection is None or self._local.pid != os.getpid():
-            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            self._local.connection, self._local.pid = connection, os.getpid()
-            # Each thread opens its own: flock excludes other open files, not other threads.
-            self._local.lock_file = open(f"{self.path}.lock", "a")  # noqa: SIM115
-        return connection
-
-    @contextmanager
-    def _write_lock(self) -> Iterator[sqlite3.Connection]:
-        """Hold the writers' flock; a single statement in it is its own transaction."""
-        db = self._connection()
-        fcntl.flock(self._local.lock_file, fcntl.LOCK_EX)
-        try:
-            yield db
-        finally:
-            fcntl.flock(self._local.lock_file, fcntl.LOCK_UN)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed whole when the block ends, rolled back on
-        any exception.
-
-        Writers first queue on an flock of a file beside the database: the
-        kernel wakes the next writer the moment the lock is free, where
-        SQLite's own busy handler polls with sleeps of up to 100 ms, which
-        showed as a 250 ms p99 under load with two worker processes.
-        IMMEDIATE then takes SQLite's write lock up front, uncontended.
-        """
-        with self._write_lock() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query in the block sees the same state."""
-        db = self._connection()
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
-
     def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.lock_file.close()
-            self._local.connection = None
-        if self._temporary is not None:
-            self._temporary.cleanup()
+        self._db.close()
 
     # --- bookkeeping -----------------------------------------------------------
 
     def _meta(self, key: str) -> int | None:
-        row = self._connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = (
+            self._db.connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        )
         return None if row is None else int(row[0])
 
     def _set_meta(self, key: str, value: int) -> None:
-        self._connection().execute(
+        self._db.connection().execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
@@ -212,7 +146,7 @@ class Store:
         its past, even if the clock went back); once all 65536 are used, the
         oldest claim is reused.
         """
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             claimed = {row[0] for row in db.execute("SELECT machine_id FROM machines")}
             machine_id = preferred
             for offset in range(MACHINE_IDS):
@@ -236,7 +170,7 @@ class Store:
         Process slots are kept, so ids made after a reset stay unique.
         Returns whether anything was loaded.
         """
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             if only_if_new and self._meta("seeded"):
                 return False
             db.execute("DELETE FROM apps")
@@ -270,13 +204,13 @@ class Store:
         One INSERT is atomic by itself: no explicit transaction (the hot path
         of the benchmark saves two round trips into SQLite).
         """
-        with self._write_lock() as db:
+        with self._db.write_lock() as db:
             self._insert_app(db, app)
 
     def get_app(self, app_slug: str) -> App | None:
         """The live (not deleted) app with this slug."""
         row = (
-            self._connection()
+            self._db.connection()
             .execute("SELECT body FROM apps WHERE app_slug = ? AND deleted_at IS NULL", (app_slug,))
             .fetchone()
         )
@@ -293,7 +227,7 @@ class Store:
             params.append(search)
         if not include_inactive:
             where += " AND is_active = 1"
-        with self._snapshot() as db:
+        with self._db.snapshot() as db:
             total = db.execute(f"SELECT count(*) FROM apps WHERE {where}", params).fetchone()[0]
             rows = db.execute(
                 f"SELECT body FROM apps WHERE {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
@@ -307,7 +241,7 @@ class Store:
         Returns None when there is no such app; an exception raised by
         ``change`` leaves the app as it was.
         """
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             row = db.execute(
                 "SELECT seq, body FROM apps WHERE app_slug = ? AND deleted_at IS NULL", (app_slug,)
             ).fetchone()
@@ -350,7 +284,7 @@ class Store:
 
     def insert_scheme(self, scheme: Scheme) -> None:
         """Store a new scheme with its rules, or raise SlugTaken and store nothing."""
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             self._insert_scheme(db, scheme)
             self._schemes_changed()
 
@@ -389,23 +323,23 @@ class Store:
         process keeps them until the ``schemes_version`` counter, bumped by
         every scheme write in any process, says they changed."""
         version = self._meta("schemes_version") or 0
-        cached = getattr(self._local, "schemes", None)
+        cached = getattr(self._db.local, "schemes", None)
         if cached is None or cached[0] != version:
-            with self._snapshot() as db:
+            with self._db.snapshot() as db:
                 version = self._meta("schemes_version") or 0
                 cached = (version, self._read_schemes(db))
-            self._local.schemes = cached
+            self._db.local.schemes = cached
         return cached[1]
 
     def _schemes_changed(self) -> None:
-        self._connection().execute(
+        self._db.connection().execute(
             "INSERT INTO meta (key, value) VALUES ('schemes_version', 1) "
             "ON CONFLICT (key) DO UPDATE SET value = value + 1"
         )
 
     def update_scheme(self, slug: str, change: Callable[[Scheme], Scheme]) -> Scheme | None:
         """Replace a scheme by ``change(scheme)`` in one transaction; None if absent."""
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             found = self._read_schemes(db, slug)
             if not found:
                 return None
@@ -420,7 +354,7 @@ class Store:
 
     def delete_scheme(self, slug: str) -> bool:
         """Delete a scheme; False if there is none, SchemeInUse if a live app names it."""
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             if db.execute(
                 "SELECT 1 FROM apps"
                 " WHERE rate_limit_scheme_slug = ? AND deleted_at IS NULL LIMIT 1",

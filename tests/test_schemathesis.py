@@ -7,9 +7,11 @@ a failure prints the seed that reproduces it.
 """
 
 import os
+from pathlib import Path
 
 import hypothesis
 import schemathesis
+from schemathesis.schemas import BaseSchema
 
 from mockserver import create_app
 from mockserver.admin import ADMIN_SPEC_PATH
@@ -18,12 +20,20 @@ from mockserver.resources import default_spec_path
 
 CI_SEED = 20261128
 
-config = schemathesis.Config.from_path(CONTRACT_CHECKS_CONFIG)
-schema = schemathesis.openapi.from_path(default_spec_path(), config=config)
-schema.config.update(headers={"Authorization": "Bearer sk_test_mock"})
-schema.app = create_app()
-if os.environ.get("CI"):
-    schema.config.seed = CI_SEED
+
+def served(spec_path: Path) -> BaseSchema:
+    """The schema at ``spec_path``, checked against a fresh in-process server."""
+    schema = schemathesis.openapi.from_path(
+        spec_path, config=schemathesis.Config.from_path(CONTRACT_CHECKS_CONFIG)
+    )
+    schema.config.update(headers={"Authorization": "Bearer sk_test_mock"})
+    schema.app = create_app()
+    if os.environ.get("CI"):
+        schema.config.seed = CI_SEED
+    return schema
+
+
+schema = served(default_spec_path())
 
 
 @schema.parametrize()
@@ -31,14 +41,25 @@ def test_api_conforms_to_openapi_yaml(case: schemathesis.Case) -> None:
     case.call_and_validate()
 
 
-@schemathesis.hook
+admin_schema = served(ADMIN_SPEC_PATH)
+
+
+@admin_schema.parametrize()
+def test_admin_api_conforms_to_its_own_document(case: schemathesis.Case) -> None:
+    case.call_and_validate()
+
+
+stateful_schema = served(default_spec_path())
+
+
+@stateful_schema.hook
 def filter_body(context: schemathesis.HookContext, body: object) -> bool:
-    """Keep create bodies whose slug a URL can name.
+    """Keep create bodies whose slug a URL can name (stateful phase only).
 
     The backend accepts any string as a slug, but "", "." and ".." cannot be
     one path segment (clients normalise dot segments away), so the created
     app could never be fetched, and the stateful phase would wrongly report
-    it as unavailable. Only the stateful phase needs this filter.
+    it as unavailable. The other phases still send such slugs.
     """
     if context.operation is None or not context.operation.label.startswith("POST"):
         return True
@@ -48,13 +69,13 @@ def filter_body(context: schemathesis.HookContext, body: object) -> bool:
     return not isinstance(slug, str) or slug.strip() not in {"", ".", ".."}
 
 
-class Lifecycles(schema.as_state_machine()):  # type: ignore[misc]
+class Lifecycles(stateful_schema.as_state_machine()):  # type: ignore[misc]
     """Create, read, update and delete through the links of openapi.yaml."""
 
     def setup(self) -> None:
         # Every scenario starts from the fixtures, or Hypothesis would replay
         # a scenario against a world changed by the ones before it.
-        schema.app.extensions["mockserver"].load_fixtures()
+        stateful_schema.app.extensions["mockserver"].load_fixtures()
 
 
 Lifecycles.TestCase.settings = hypothesis.settings(
@@ -66,16 +87,3 @@ Lifecycles.TestCase.settings = hypothesis.settings(
     database=None,
 )
 TestLifecycles = Lifecycles.TestCase
-
-
-admin_schema = schemathesis.openapi.from_path(
-    ADMIN_SPEC_PATH, config=schemathesis.Config.from_path(CONTRACT_CHECKS_CONFIG)
-)
-admin_schema.app = create_app()
-if os.environ.get("CI"):
-    admin_schema.config.seed = CI_SEED
-
-
-@admin_schema.parametrize()
-def test_admin_api_conforms_to_its_own_document(case: schemathesis.Case) -> None:
-    case.call_and_validate()

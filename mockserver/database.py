@@ -1,0 +1,88 @@
+"""One SQLite file shared by every thread and worker process.
+
+Both the state (store.py) and the request journal (journal.py) live in such
+a file. sqlite3 connections must not cross threads and must never be
+inherited through fork, so each thread of each process opens its own.
+Writers queue on an flock of a file beside the database: the kernel wakes
+the next writer the moment the lock is free, where SQLite's own busy handler
+polls with sleeps of up to 100 ms, which showed as a 250 ms p99 under load
+with two worker processes.
+"""
+
+import fcntl
+import os
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class SharedSqlite:
+    def __init__(self, path: Path | None, *, synchronous: str = "NORMAL") -> None:
+        """Open ``path``, or a temporary file removed by :meth:`close` when None."""
+        self._temporary = (
+            tempfile.TemporaryDirectory(prefix="mockserver-") if path is None else None
+        )
+        self.path = Path(self._temporary.name) / "db.sqlite3" if self._temporary else Path(path)
+        self._synchronous = synchronous
+        # Per thread: the connection, its lock file, and whatever the owner keeps there.
+        self.local = threading.local()
+
+    def connection(self) -> sqlite3.Connection:
+        local = self.local
+        if getattr(local, "connection", None) is None or local.pid != os.getpid():
+            local.__dict__.clear()  # nothing of another process's is valid here
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(f"PRAGMA synchronous={self._synchronous}")
+            connection.execute("PRAGMA foreign_keys=ON")
+            local.connection, local.pid = connection, os.getpid()
+            # Each thread opens its own: flock excludes other open files, not other threads.
+            local.lock_file = open(f"{self.path}.lock", "a")  # noqa: SIM115
+        return local.connection
+
+    @contextmanager
+    def write_lock(self) -> Iterator[sqlite3.Connection]:
+        """Hold the writers' lock; a single statement in it is its own transaction."""
+        db = self.connection()
+        fcntl.flock(self.local.lock_file, fcntl.LOCK_EX)
+        try:
+            yield db
+        finally:
+            fcntl.flock(self.local.lock_file, fcntl.LOCK_UN)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed whole when the block ends, rolled back
+        on any exception. IMMEDIATE takes SQLite's write lock up front,
+        uncontended since writers already queue on the flock."""
+        with self.write_lock() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query in the block sees the same state."""
+        db = self.connection()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this thread's connection, and remove a temporary file."""
+        connection = getattr(self.local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self.local.lock_file.close()
+            self.local.connection = None
+        if self._temporary is not None:
+            self._temporary.cleanup()
