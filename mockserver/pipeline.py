@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, g, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from flask import Response, current_app, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from mockserver.clock import format_timestamp
 from mockserver.errors import ApiError
@@ -60,9 +60,21 @@ def error_response(error: ApiError) -> Response:
 
 
 def _read_raw_body() -> bytes:
-    """The body, read once (raises 413 past MAX_CONTENT_LENGTH); kept for the journal."""
+    """The body, read once and kept for the journal; past the size limit a 413.
+
+    With a Content-Length, Werkzeug refuses an oversize body before reading
+    it. A chunked body has none, and Werkzeug would silently cut it at the
+    limit, so one byte more than the limit is read here to tell.
+    """
     if "raw_body" not in g:
-        g.raw_body = request.get_data(cache=False)
+        if request.content_length is not None:
+            g.raw_body = request.get_data(cache=False)
+        else:
+            limit = current_app.config["MAX_CONTENT_LENGTH"]
+            g.raw_body = request.environ["wsgi.input"].read(limit + 1)
+            if len(g.raw_body) > limit:
+                g.raw_body = b""
+                raise RequestEntityTooLarge()
     return g.raw_body
 
 
