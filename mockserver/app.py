@@ -34,10 +34,9 @@ from mockserver.pipeline import (
 from mockserver.ratelimits import complete_rule
 from mockserver.spec import Spec, SpecError, load_spec
 from mockserver.store import Store
-from mockserver.ui import register_ui
+from mockserver.ui import is_ui_path, register_ui
 
-# Requests to these are neither journalled nor logged: they are the tooling itself.
-UNJOURNALLED_PREFIXES = ("/__admin/",)
+ADMIN_PREFIX = "/__admin/"
 logger = logging.getLogger("mockserver")
 
 
@@ -125,14 +124,18 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.after_request
     def finish(response: Response) -> Response:
-        """Add the latency asked for, then journal and log the request."""
+        """Add the latency asked for, then journal and log the request.
+
+        The tooling (admin API, docs, inspector) is not the API: it gets no
+        latency and stays out of the journal and the log.
+        """
+        if request.path.startswith(ADMIN_PREFIX) or is_ui_path(request.path):
+            return response
         delay_ms = g.get("delay_ms")
         if delay_ms is None and settings.delay_ms is not None:
             delay_ms = delays.randint(*settings.delay_ms)
         if delay_ms:
             time.sleep(delay_ms / 1000)
-        if request.path.startswith(UNJOURNALLED_PREFIXES):
-            return response
         try:
             entry = journal_entry(response, context)
             context.journal.record(entry)

@@ -8,8 +8,9 @@ import time
 from urllib.parse import urlsplit
 
 from contract import assert_conforms
-from mockserver.testing import run_server
 from test_cli import CREATE, call
+
+from mockserver.testing import run_server
 
 TWO_MB = 2 * 1024 * 1024
 

@@ -1,0 +1,233 @@
+// The request inspector: shows the latest requests of the admin journal
+// (GET /__admin/requests), refreshed every second, with the reasons of every
+// refusal in plain sight; a click on a row shows the whole entry.
+//
+// Request data is only ever put into the page as text (text nodes,
+// textContent), never parsed as HTML: a path or a body may hold anything.
+"use strict";
+
+const POLL_MS = 1000;
+const LIMIT = 100;
+const JOURNAL_URL = `/__admin/requests?limit=${LIMIT}`;
+// The journal masks these already; masking again here means the page shows
+// no secret even if an entry ever arrived unmasked.
+const SECRET_HEADERS = new Set(["authorization", "proxy-authorization", "cookie", "x-api-key"]);
+const MASK = "••••";
+
+const view = {
+  status: document.getElementById("status"),
+  pause: document.getElementById("pause"),
+  clear: document.getElementById("clear"),
+  rows: document.querySelector("#requests tbody"),
+  empty: document.getElementById("empty"),
+  details: document.getElementById("details"),
+  detailsTitle: document.getElementById("details-title"),
+  detailsFields: document.getElementById("details-fields"),
+};
+
+const state = {
+  shownIds: "", // the ids on screen, to redraw only when the journal changed
+  selected: null, // the entry shown in detail; kept even once it leaves the list
+};
+
+// --- talking to the admin API ------------------------------------------------------
+
+/** The admin token, if the page was opened as /__inspector#token=...
+ * A fragment is never sent to a server nor in a Referer, so it stays here. */
+function adminToken() {
+  return new URLSearchParams(window.location.hash.slice(1)).get("token");
+}
+
+function adminRequest(url, method = "GET") {
+  const token = adminToken();
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  return fetch(url, { method, headers, cache: "no-store" });
+}
+
+/** Why the admin API did not answer, in words that say what to do. */
+function refusalMessage(status) {
+  if (status === 401) {
+    return "The admin API needs a token: open this page as /__inspector#token=YOUR_TOKEN " +
+      "(the value given to --admin-token).";
+  }
+  if (status === 404) {
+    return "The admin API is off (the server was started with --no-admin): nothing to show.";
+  }
+  return `The admin API answered ${status}.`;
+}
+
+async function loadJournal() {
+  const response = await adminRequest(JOURNAL_URL);
+  if (!response.ok) {
+    throw new Error(refusalMessage(response.status));
+  }
+  return (await response.json()).requests;
+}
+
+// --- building the page, as text only ----------------------------------------------
+
+/** A new element with a class and children; strings become text nodes. */
+function element(tag, className, ...children) {
+  const node = document.createElement(tag);
+  if (className) {
+    node.className = className;
+  }
+  node.append(...children.filter((child) => child !== null && child !== undefined));
+  return node;
+}
+
+function maskSecret(value) {
+  const text = String(value);
+  if (text.includes(MASK)) {
+    return text;
+  }
+  const space = text.indexOf(" ");
+  return space > 0 ? `${text.slice(0, space)} ${MASK}` : MASK;
+}
+
+function maskedHeaders(headers) {
+  return Object.fromEntries(
+    Object.entries(headers || {}).map(([name, value]) => [
+      name,
+      SECRET_HEADERS.has(name.toLowerCase()) ? maskSecret(value) : value,
+    ]),
+  );
+}
+
+/** The path and its query as a person reads them: decoded, not percent-encoded. */
+function pathWithQuery(entry) {
+  const pairs = Object.entries(entry.query || {}).map(([name, value]) => `${name}=${value}`);
+  return pairs.length > 0 ? `${entry.path}?${pairs.join("&")}` : entry.path;
+}
+
+function formatDuration(ms) {
+  return ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(0)} ms`;
+}
+
+/** Each error of a refused request: its message and what it is about. */
+function errorList(entry) {
+  if (entry.status < 400) {
+    return "";
+  }
+  if (!entry.errors || entry.errors.length === 0) {
+    return element("span", "muted", "(no error body)");
+  }
+  const items = entry.errors.map((error) => {
+    const about = error.field ?? error.parameter;
+    const aboutLabel = error.field !== undefined ? "field" : "parameter";
+    return element(
+      "li",
+      null,
+      element("span", "message", String(error.message)),
+      about !== undefined ? element("code", "about", `${aboutLabel} ${about}`) : null,
+    );
+  });
+  return element("ul", "errors", ...items);
+}
+
+function requestRow(entry) {
+  const row = element(
+    "tr",
+    entry.status >= 400 ? "refused" : "ok",
+    element("td", "time", entry.time.slice(11, 23)),
+    element("td", "method", entry.method),
+    element("td", "path", pathWithQuery(entry)),
+    element("td", "status", String(entry.status)),
+    element("td", "duration", formatDuration(entry.duration_ms)),
+    element("td", "why", errorList(entry)),
+  );
+  row.title = entry.time;
+  row.tabIndex = 0;
+  row.dataset.id = String(entry.id);
+  row.setAttribute("aria-selected", String(state.selected?.id === entry.id));
+  row.addEventListener("click", () => select(entry));
+  row.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      select(entry);
+    }
+  });
+  return row;
+}
+
+function pretty(value) {
+  if (value === null || value === undefined) {
+    return "(none)";
+  }
+  return typeof value === "string" ? value : JSON.stringify(value, null, 2);
+}
+
+function detailsField(name, value, asCode = false) {
+  const shown = asCode ? element("pre", null, pretty(value)) : String(value);
+  return [element("dt", null, name), element("dd", null, shown)];
+}
+
+function showDetails(entry) {
+  view.detailsTitle.textContent = `${entry.method} ${pathWithQuery(entry)} → ${entry.status}`;
+  view.detailsFields.replaceChildren(
+    ...detailsField("Time", entry.time),
+    ...detailsField("Operation", entry.operation_id ?? "(no operation of the contract)"),
+    ...detailsField("Duration", formatDuration(entry.duration_ms)),
+    ...detailsField("Query", entry.query, true),
+    ...detailsField("Headers", maskedHeaders(entry.headers), true),
+    ...detailsField("Body", entry.body, true),
+    ...detailsField("Errors", entry.errors, true),
+  );
+  view.details.hidden = false;
+}
+
+function select(entry) {
+  state.selected = entry;
+  for (const row of view.rows.children) {
+    row.setAttribute("aria-selected", String(row.dataset.id === String(entry.id)));
+  }
+  showDetails(entry);
+}
+
+function render(entries) {
+  const ids = entries.map((entry) => entry.id).join(",");
+  if (ids === state.shownIds) {
+    return; // unchanged: keep focus, hover and scroll as they are
+  }
+  state.shownIds = ids;
+  view.rows.replaceChildren(...entries.map(requestRow));
+  view.empty.hidden = entries.length > 0;
+}
+
+// --- the loop ------------------------------------------------------------------------
+
+async function refresh() {
+  try {
+    const entries = await loadJournal();
+    render(entries);
+    const now = new Date().toISOString().slice(11, 19);
+    view.status.textContent =
+      `Latest ${entries.length} requests, newest first · updated ${now} UTC`;
+    view.status.className = "";
+  } catch (error) {
+    view.status.textContent =
+      error instanceof TypeError ? "The server does not answer; trying again…" : error.message;
+    view.status.className = "problem";
+  }
+}
+
+async function poll() {
+  if (!view.pause.checked) {
+    await refresh();
+  }
+  window.setTimeout(poll, POLL_MS);
+}
+
+view.clear.addEventListener("click", async () => {
+  const response = await adminRequest("/__admin/requests", "DELETE");
+  if (!response.ok) {
+    view.status.textContent = refusalMessage(response.status);
+    view.status.className = "problem";
+    return;
+  }
+  state.selected = null;
+  view.details.hidden = true;
+  await refresh();
+});
+
+poll();

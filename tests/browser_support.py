@@ -1,0 +1,174 @@
+"""What the browser tests need around them: Debian's Chromium, Playwright,
+a second origin to call the API from, and screenshots to look at.
+
+No browser is ever downloaded: Playwright drives /usr/bin/chromium, which
+comes from Debian's ``chromium`` package (installed here when missing and
+running as root).
+"""
+
+import contextlib
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Background networking off, or Chromium floods a closed network with calls home.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
+
+
+def ensure_chromium() -> Path:
+    """/usr/bin/chromium, installed with apt-get when missing; fails the run when it cannot be."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests need Debian's Chromium. "
+            "Install it as root with: apt-get update && apt-get install -y chromium",
+            pytrace=False,
+        )
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
+        done = subprocess.run(
+            command, env=environment, capture_output=True, text=True, timeout=1200
+        )
+        if done.returncode != 0:
+            pytest.fail(
+                f"{' '.join(command)} failed with exit code {done.returncode}:\n"
+                f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}",
+                pytrace=False,
+            )
+    if not CHROMIUM.exists():
+        pytest.fail(f"apt-get installed chromium but {CHROMIUM} is still missing", pytrace=False)
+    return CHROMIUM
+
+
+def require_playwright() -> ModuleType:
+    """playwright.sync_api, or a failure that says how to get it (never a skip)."""
+    try:
+        from playwright import sync_api
+    except ImportError:
+        pytest.fail(
+            "the playwright package is missing: pip install -e '.[test]' "
+            "(never `playwright install`: the tests use Debian's Chromium)",
+            pytrace=False,
+        )
+    return sync_api
+
+
+@contextlib.contextmanager
+def static_site(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` on a free loopback port; yields its origin.
+
+    Another port is another origin: a page served here that calls mockserver
+    is a cross-origin caller, as a frontend dev server would be.
+    """
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@dataclass
+class Tab:
+    """A browser page, with what went wrong on it (script errors, blocked loads)."""
+
+    page: Any  # playwright.sync_api.Page
+    problems: list[str] = field(default_factory=list)
+
+    def watch(self) -> "Tab":
+        self.page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
+        self.page.on("console", self._console)
+        return self
+
+    def _console(self, message: Any) -> None:
+        # A refused fetch is logged as an error by Chromium and may be what a test
+        # wants; a Content-Security-Policy violation never is.
+        if "Content Security Policy" in message.text:
+            self.problems.append(f"console: {message.text}")
+
+    def screenshot(self, name: str, *, full_page: bool = False) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    def assert_no_problems(self) -> None:
+        assert self.problems == [], "\n".join(self.problems)
+
+
+# A frontend as a developer would write it, served from another origin: it
+# creates an app with fetch() (a POST with Authorization and a JSON body, so
+# the browser sends a CORS preflight first) and shows what came back.
+FRONTEND_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>A frontend on another origin</title></head>
+<body>
+  <h1>Create an API auth app</h1>
+  <p>This page: <code id="origin"></code></p>
+  <button type="button" id="create">Create</button>
+  <p>Status: <output id="status">not sent</output></p>
+  <p>Created app: <output id="slug"></output></p>
+  <pre id="response"></pre>
+  <script>
+    "use strict";
+    const settings = new URLSearchParams(window.location.search);
+    const show = (id, text) => { document.getElementById(id).textContent = text; };
+    show("origin", window.location.origin);
+    document.getElementById("create").addEventListener("click", async () => {
+      show("status", "sending");
+      try {
+        const response = await fetch(settings.get("api") + "/api-auth/apps", {
+          method: "POST",
+          headers: {
+            "Authorization": "Bearer " + settings.get("key"),
+            "Content-Type": "application/json",
+          },
+          body: JSON.stringify({
+            app_slug: settings.get("slug"),
+            name: "Made from another origin",
+            key_prefix: "sk_live",
+          }),
+        });
+        const app = await response.json();
+        show("status", String(response.status));
+        show("slug", app.app_slug ?? "");
+        show("response", JSON.stringify(app, null, 2));
+      } catch (error) {
+        show("status", "fetch failed: " + error);
+      }
+    });
+  </script>
+</body>
+</html>
+"""

@@ -1,0 +1,202 @@
+"""End to end in a real browser: headless Chromium (Debian's), driven by Playwright.
+
+What a frontend developer does with mockserver: call it from a page on
+another origin (CORS), try the API in /docs, see in /__inspector why a
+request was refused. Each test leaves a screenshot in test-output/screenshots/.
+"""
+
+import json
+import re
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import requests
+from browser_support import (
+    CHROMIUM_ARGS,
+    FRONTEND_PAGE,
+    Tab,
+    ensure_chromium,
+    require_playwright,
+    static_site,
+)
+
+from mockserver.testing import RunningServer, run_server
+
+DEV_KEY = "sk_test_mock"
+ADMIN_TOKEN = "inspector-secret-token"
+APPS = "/api-auth/apps"
+# Playwright waits up to 30 s by default; no step here needs more than a few seconds.
+STEP_TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="session")
+def playwright_api() -> ModuleType:
+    ensure_chromium()
+    sync_api = require_playwright()
+    sync_api.expect.set_options(timeout=STEP_TIMEOUT_MS)
+    return sync_api
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_api: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Chromium for the session, on a fresh profile."""
+    with playwright_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            user_data_dir=str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(ensure_chromium()),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        context.set_default_timeout(STEP_TIMEOUT_MS)
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[Tab]:
+    page = browser.new_page()
+    yield Tab(page).watch()
+    page.close()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[RunningServer]:
+    """A real mockserver (granian, one worker) whose admin API needs a token."""
+    with run_server(["--workers", "1", "--admin-token", ADMIN_TOKEN]) as running:
+        yield running
+
+
+class Admin:
+    """The admin API of ``server``, token included."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def reset(self) -> None:
+        requests.post(f"{self.base_url}/__admin/reset", headers=self.headers, timeout=10)
+
+    def requests(self, **filters: str) -> list[dict[str, Any]]:
+        response = requests.get(
+            f"{self.base_url}/__admin/requests", params=filters, headers=self.headers, timeout=10
+        )
+        response.raise_for_status()
+        return response.json()["requests"]
+
+
+@pytest.fixture
+def admin(server: RunningServer) -> Admin:
+    """The admin API, with the server back to its fixtures and an empty journal."""
+    admin = Admin(server.base_url)
+    admin.reset()
+    return admin
+
+
+@pytest.fixture(scope="session")
+def frontend_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    site = tmp_path_factory.mktemp("frontend")
+    (site / "index.html").write_text(FRONTEND_PAGE, encoding="utf-8")
+    with static_site(site) as origin:
+        yield origin
+
+
+def call_api(server: RunningServer, method: str, path: str, **kwargs: Any) -> requests.Response:
+    headers = {"Authorization": f"Bearer {DEV_KEY}", **kwargs.pop("headers", {})}
+    return requests.request(method, server.base_url + path, headers=headers, timeout=10, **kwargs)
+
+
+def test_a_page_on_another_origin_creates_an_app_through_cors(
+    tab: Tab, playwright_api: ModuleType, server: RunningServer, admin: Admin, frontend_origin: str
+) -> None:
+    expect = playwright_api.expect
+    assert frontend_origin != server.base_url
+    query = urlencode({"api": server.base_url, "key": DEV_KEY, "slug": "from-another-origin"})
+    tab.page.goto(f"{frontend_origin}/index.html?{query}")
+
+    tab.page.get_by_role("button", name="Create").click()
+    expect(
+        tab.page.locator("#status"),
+        "the browser refused the call: does the server answer CORS (preflight and response)?",
+    ).to_have_text("200")
+    expect(tab.page.locator("#slug")).to_have_text("from-another-origin")
+    tab.screenshot("cors_frontend_created_app")
+
+    # The browser asked first (preflight), then sent the POST, both from that origin.
+    (preflight,) = admin.requests(method="OPTIONS", path=APPS)
+    assert preflight["headers"]["Origin"] == frontend_origin
+    assert "authorization" in preflight["headers"]["Access-Control-Request-Headers"].lower()
+    (created,) = admin.requests(method="POST", path=APPS)
+    assert created["status"] == 200 and created["headers"]["Origin"] == frontend_origin
+    tab.assert_no_problems()
+
+
+def test_docs_try_it_out_creates_an_app_on_this_server(
+    tab: Tab, playwright_api: ModuleType, server: RunningServer, admin: Admin
+) -> None:
+    expect = playwright_api.expect
+    tab.page.goto(f"{server.base_url}/docs")
+    # Authorized before anyone clicks "Authorize": the dev key is already filled in.
+    expect(tab.page.locator("button.authorize")).to_have_class(re.compile(r"\blocked\b"))
+    tab.screenshot("docs_overview")
+    operation = tab.page.locator(".opblock-post").filter(
+        has=tab.page.locator(f'.opblock-summary-path[data-path="{APPS}"]')
+    )
+    operation.locator(".opblock-summary-control").click()
+    operation.get_by_role("button", name="Try it out").click()
+    body = {"app_slug": "from-the-docs", "name": "Tried in the docs", "key_prefix": "sk_live"}
+    operation.locator("textarea.body-param__text").fill(json.dumps(body, indent=2))
+    operation.get_by_role("button", name="Execute").click()
+
+    answer = operation.locator(".live-responses-table tr.response")
+    expect(answer.locator("td.response-col_status")).to_have_text("200")
+    expect(answer.locator("td.response-col_description")).to_contain_text('"from-the-docs"')
+    # Sent to this server, not api.wacht.dev, with the dev key filled in beforehand.
+    expect(operation.locator(".request-url")).to_contain_text(f"{server.base_url}{APPS}")
+    expect(operation.locator(".curl-command")).to_contain_text(f"Bearer {DEV_KEY}")
+    answer.scroll_into_view_if_needed()
+    tab.screenshot("docs_try_it_out_created_app")
+
+    (created,) = admin.requests(method="POST", path=APPS)
+    assert created["status"] == 200 and created["body"]["app_slug"] == "from-the-docs"
+    tab.assert_no_problems()
+
+
+# Markup sent in a request must show as text in the inspector, never as markup.
+INJECTED = '<img src="x" onerror="window.injected = true">'
+
+
+def test_inspector_shows_why_a_request_was_refused(
+    tab: Tab, playwright_api: ModuleType, server: RunningServer, admin: Admin
+) -> None:
+    expect = playwright_api.expect
+    assert call_api(server, "GET", APPS).status_code == 200
+    assert call_api(server, "POST", APPS, json={}).status_code == 422
+    assert call_api(server, "GET", APPS, params={"note": INJECTED}).status_code == 200
+    tab.page.goto(f"{server.base_url}/__inspector")
+    expect(tab.page.locator("#status")).to_contain_text("#token=")  # says how to give one
+
+    tab.page.goto(f"{server.base_url}/__inspector#token={ADMIN_TOKEN}")
+    rows = tab.page.locator("#requests tbody tr").filter(has_text=APPS)
+    expect(rows).to_have_count(3)
+    refused = rows.filter(has=tab.page.locator("td.status", has_text="422"))
+    # Why it was refused is on the row itself, no click needed.
+    expect(refused).to_contain_text("app_slug is required")
+    expect(refused).to_contain_text("field /app_slug")
+    expect(rows.first).to_contain_text(f"{APPS}?note={INJECTED}")
+
+    refused.click()
+    details = tab.page.locator("#details")
+    expect(details).to_be_visible()
+    expect(details).to_contain_text("POST /api-auth/apps → 422")
+    expect(details).to_contain_text("Bearer ••••mock")
+    tab.screenshot("inspector_refused_request", full_page=True)
+
+    text = tab.page.locator("body").inner_text()
+    assert DEV_KEY not in text and ADMIN_TOKEN not in text
+    assert tab.page.locator("#requests img, #details img").count() == 0
+    assert tab.page.evaluate("window.injected") is None
+    tab.assert_no_problems()

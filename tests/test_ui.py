@@ -1,0 +1,172 @@
+"""The browser pages, /docs and /__inspector, through Flask's test client.
+
+Fast checks of what a browser would load: only this server's own files, the
+spec pointing at this server, nothing in the journal. tests/test_browser.py
+runs the same pages in a real browser.
+"""
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from flask.testing import FlaskClient
+
+from mockserver import Settings, create_app
+from mockserver.resources import default_spec_path
+from mockserver.ui import docs_document, is_ui_path
+
+DOCS = "/docs"
+INSPECTOR = "/__inspector"
+
+
+class _Page(HTMLParser):
+    """The files a page makes the browser load, and the attributes of each element by id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.assets: list[str] = []
+        self.inline_scripts = 0
+        self.by_id: dict[str, dict[str, str | None]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "script":
+            if values.get("src"):
+                self.assets.append(str(values["src"]))
+            else:
+                self.inline_scripts += 1
+        elif tag in ("link", "img") and (values.get("href") or values.get("src")):
+            url = str(values.get("href") or values.get("src"))
+            if not url.startswith("data:"):  # inline, loads nothing
+                self.assets.append(url)
+        if values.get("id"):
+            self.by_id[str(values["id"])] = values
+
+
+def read_page(response: Any) -> _Page:
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    page = _Page()
+    page.feed(response.get_data(as_text=True))
+    return page
+
+
+@pytest.fixture
+def browser() -> FlaskClient:
+    """A plain test client: these pages are not in openapi.yaml, so no contract check."""
+    return create_app(Settings()).test_client()
+
+
+def assert_only_local_assets(browser: FlaskClient, page: _Page) -> None:
+    """Every file the page loads is a path on this server, and is there."""
+    assert page.assets
+    for url in page.assets:
+        assert url.startswith("/") and not url.startswith("//"), f"not served here: {url}"
+        asset = browser.get(url)
+        assert asset.status_code == 200 and asset.data, url
+
+
+def test_docs_page_loads_swagger_ui_from_this_server_only(browser: FlaskClient) -> None:
+    response = browser.get(DOCS)
+    page = read_page(response)
+    assert_only_local_assets(browser, page)
+    assert any(url.endswith("/swagger-ui-bundle.js") for url in page.assets)
+    assert any(url.endswith("/swagger-ui.css") for url in page.assets)
+    assert page.inline_scripts == 0
+    # The browser enforces it too: nothing from another origin may load or be called.
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_docs_spec_sends_try_it_out_to_the_requests_origin(browser: FlaskClient) -> None:
+    origin = "http://frontend.test:8123"
+    page = read_page(browser.get(DOCS, base_url=origin))
+    spec_url = page.by_id["swagger-ui"]["data-spec-url"]
+    assert spec_url is not None
+    shown = browser.get(spec_url, base_url=origin).get_json()
+    assert [server["url"] for server in shown["servers"]] == [origin]
+
+    served = yaml.safe_load(default_spec_path().read_text(encoding="utf-8"))
+    assert set(shown["paths"]) == set(served["paths"])
+    # Only `servers` differs from openapi.yaml.
+    del shown["servers"], served["servers"]
+    assert shown == json.loads(json.dumps(served, default=str))
+
+
+def test_docs_page_preauthorizes_the_dev_key_for_bearer_auth(browser: FlaskClient) -> None:
+    settings = read_page(browser.get(DOCS)).by_id["swagger-ui"]
+    assert settings["data-dev-key"] == "sk_test_mock"
+    assert json.loads(settings["data-bearer-schemes"] or "") == ["bearerAuth"]
+
+
+def test_docs_follow_the_spec_being_served(tmp_path: Path) -> None:
+    document = yaml.safe_load(default_spec_path().read_text(encoding="utf-8"))
+    document["info"]["title"] = "Our own contract"
+    spec = tmp_path / "openapi.yaml"
+    spec.write_text(yaml.safe_dump(document), encoding="utf-8")
+    browser = create_app(Settings(spec_path=spec)).test_client()
+    assert "Our own contract" in browser.get(DOCS).get_data(as_text=True)
+    assert browser.get(f"{DOCS}/openapi.json").get_json()["info"]["title"] == "Our own contract"
+
+
+def test_servers_of_paths_and_operations_are_dropped_too() -> None:
+    document = {
+        "servers": [{"url": "https://api.wacht.dev"}],
+        "paths": {
+            "/x": {"servers": [{"url": "https://a"}], "get": {"servers": [{"url": "https://b"}]}}
+        },
+    }
+    shown = docs_document(document, "http://127.0.0.1:1")
+    assert shown == {
+        "servers": [{"url": "http://127.0.0.1:1", "description": "this mockserver"}],
+        "paths": {"/x": {"get": {}}},
+    }
+    assert document["servers"] == [{"url": "https://api.wacht.dev"}]  # not changed in place
+
+
+def test_inspector_page_loads_its_own_files_and_runs_no_inline_script(
+    browser: FlaskClient,
+) -> None:
+    response = browser.get(INSPECTOR)
+    page = read_page(response)
+    assert_only_local_assets(browser, page)
+    assert page.inline_scripts == 0
+    # Request data is shown as text; the policy forbids inline script should that slip.
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert {"requests", "status", "details"} <= set(page.by_id)
+
+
+def test_inspector_is_served_without_the_admin_api() -> None:
+    """It then says the admin API is off, rather than a bare 404."""
+    browser = create_app(Settings(admin_enabled=False)).test_client()
+    assert browser.get(INSPECTOR).status_code == 200
+
+
+def test_ui_pages_are_not_journalled(browser: FlaskClient) -> None:
+    pages = [read_page(browser.get(DOCS)), read_page(browser.get(INSPECTOR))]
+    for url in [f"{DOCS}/openapi.json", f"{DOCS}/", f"{INSPECTOR}/"]:
+        browser.get(url)
+    for page in pages:
+        for url in page.assets:
+            browser.get(url)
+    journal = browser.get("/__admin/requests").get_json()["requests"]
+    assert [(entry["method"], entry["path"]) for entry in journal] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "is_ui"),
+    [
+        ("/docs", True),
+        ("/docs/openapi.json", True),
+        ("/__inspector", True),
+        ("/__inspector/static/inspector.js", True),
+        ("/docsearch", False),
+        ("/api-auth/apps", False),
+        ("/__admin/requests", False),
+    ],
+)
+def test_is_ui_path(path: str, is_ui: bool) -> None:
+    assert is_ui_path(path) is is_ui
