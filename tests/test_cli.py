@@ -45,7 +45,7 @@ def test_serve_prints_the_url_and_the_dev_key(tmp_path: Path) -> None:
 def test_serve_stops_with_exit_code_0_on_sigterm(tmp_path: Path) -> None:
     with run_server(cwd=tmp_path) as server:
         server.process.terminate()
-        assert server.process.wait(timeout=10) == 0
+        assert server.process.wait(timeout=60) == 0
 
 
 def test_spec_and_fixtures_options_are_used(tmp_path: Path, fixture_dir: Path) -> None:
