@@ -143,7 +143,7 @@ def test_sigterm_while_serving_keeps_the_state(tmp_path: Path) -> None:
     with run_server(state) as server:
         created = post(server.base_url, "/api-auth/apps", APP)
         server.process.terminate()
-        assert server.process.wait(timeout=10) == 0
+        assert server.process.wait(timeout=60) == 0
 
     with run_server(state) as server:
         assert get(server.base_url, "/api-auth/apps/kept-app") == (200, created)
