@@ -108,7 +108,7 @@ def list_api_auth_apps(ctx: Context, call: Call) -> dict[str, Any]:
     schemes = {scheme["slug"]: scheme for scheme in ctx.store.list_schemes()}
     return {
         "data": [present_app(app, schemes) for app in page.apps],
-        "has_more": offset + len(page.apps) < page.total,
+        "has_more": page.has_more,
         "limit": limit,
         "offset": offset,
     }

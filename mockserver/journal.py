@@ -20,12 +20,23 @@ CREATE TABLE IF NOT EXISTS journal (
     path TEXT NOT NULL,
     status INTEGER NOT NULL,
     operation_id TEXT,
-    entry TEXT NOT NULL
+    entry TEXT NOT NULL,
+    body TEXT
 );
 """
 # Trimming costs a DELETE; doing it every so many entries keeps it off most requests.
 _TRIM_EVERY = 64
 FILTERS = ("method", "path", "status", "operation_id")
+
+
+def _parsed(body: str | None) -> Any:
+    """The body as JSON when it is JSON, else the text."""
+    if body is None:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return body
 
 
 class Journal:
@@ -41,19 +52,22 @@ class Journal:
         return self._db is not None
 
     def record(self, entry: dict[str, Any]) -> None:
+        """Keep an entry; its ``body`` is text, stored as is and parsed on reading."""
         if self._db is None:
             return
+        rest = {name: value for name, value in entry.items() if name != "body"}
         with self._db.write_lock() as db:
             db.execute(
-                "INSERT INTO journal (method, path, status, operation_id, entry)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO journal (method, path, status, operation_id, entry, body)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     entry["method"],
                     entry["path"],
                     entry["status"],
                     entry["operation_id"],
                     # ASCII escapes keep any string storable, lone surrogates included.
-                    json.dumps(entry, separators=(",", ":")),
+                    json.dumps(rest, separators=(",", ":")),
+                    entry["body"],  # decoded from bytes: no lone surrogates
                 ),
             )
             written = getattr(self._db.local, "written", 0) + 1
@@ -79,9 +93,12 @@ class Journal:
         where, params = self._where(filters)
         limit = min(limit or self.size, self.size)
         rows = self._db.connection().execute(
-            f"SELECT seq, entry FROM journal{where} ORDER BY seq DESC LIMIT ?", [*params, limit]
+            f"SELECT seq, entry, body FROM journal{where} ORDER BY seq DESC LIMIT ?",
+            [*params, limit],
         )
-        return [{"id": seq, **json.loads(entry)} for seq, entry in rows]
+        return [
+            {"id": seq, **json.loads(entry), "body": _parsed(body)} for seq, entry, body in rows
+        ]
 
     def count(self, **filters: Any) -> int:
         return len(self.entries(**filters))

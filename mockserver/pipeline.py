@@ -159,23 +159,17 @@ def mask_secret(value: str) -> str:
     return f"{scheme} {hidden}" if scheme else hidden
 
 
-def _journal_body() -> Any:
+def _journal_body() -> str | None:
+    """The body as text; the journal parses it only when someone reads it."""
     try:
         raw = _read_raw_body()
     except HTTPException:  # over the size limit: not read, not kept
         return None
-    if not raw:
-        return None
-    raw = raw[:JOURNAL_BODY_LIMIT]
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return text
+    return raw[:JOURNAL_BODY_LIMIT].decode("utf-8", errors="replace") if raw else None
 
 
 def journal_entry(response: Response, context: Context) -> dict[str, Any]:
-    """What a request was and what it got, with secrets masked."""
+    """What a request was and what it got, with secrets masked (``body`` as text)."""
     errors: list[Any] = []
     if response.status_code >= 400 and response.mimetype == "application/json":
         payload = response.get_json(silent=True)

@@ -40,6 +40,8 @@ class QueryParameter:
     name: str
     schema: dict[str, Any]
     validator: Draft202012Validator
+    # jsonschema-rs, for the fast yes/no (see Operation.body_gate).
+    gate: Any
     required: bool = False
 
 
@@ -154,6 +156,7 @@ class Spec:
                     name=parameter["name"],
                     schema=self.resolve(parameter.get("schema", {})),
                     validator=self.validator(f"{at}/schema"),
+                    gate=self.gate(f"{at}/schema"),
                     required=bool(parameter.get("required", False)),
                 )
         for parameter in map(self.resolve, shared):

@@ -77,7 +77,7 @@ class StoreError(Exception):
 @dataclass(frozen=True)
 class Page:
     apps: list[App]
-    total: int
+    has_more: bool
 
 
 def _dump(value: Any) -> str:
@@ -219,7 +219,11 @@ class Store:
     def list_apps(
         self, *, limit: int, offset: int, search: str | None = None, include_inactive: bool = False
     ) -> Page:
-        """Live apps, newest first, one page of them and how many there are in all."""
+        """Live apps, newest first: one page of them, and whether more follow.
+
+        One row more than the page is read to tell: counting every match
+        instead took 12 ms with 30,000 apps (bench/README.md).
+        """
         where = "deleted_at IS NULL"
         params: list[Any] = []
         if search is not None:
@@ -227,13 +231,15 @@ class Store:
             params.append(search)
         if not include_inactive:
             where += " AND is_active = 1"
-        with self._db.snapshot() as db:
-            total = db.execute(f"SELECT count(*) FROM apps WHERE {where}", params).fetchone()[0]
-            rows = db.execute(
+        rows = (
+            self._db.connection()
+            .execute(
                 f"SELECT body FROM apps WHERE {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
-                [*params, limit, offset],
-            ).fetchall()
-        return Page([json.loads(row[0]) for row in rows], total)
+                [*params, limit + 1, offset],
+            )
+            .fetchall()
+        )
+        return Page([json.loads(row[0]) for row in rows[:limit]], has_more=len(rows) > limit)
 
     def update_app(self, app_slug: str, change: Callable[[App], App]) -> App | None:
         """Replace a live app by ``change(app)``, in one transaction.

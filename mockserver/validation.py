@@ -170,8 +170,9 @@ def parse_query(parameters: Iterable[QueryParameter], args: Mapping[str, str]) -
                 Problem(f"{parameter.name} must be {expected}", parameter=parameter.name)
             )
             continue
-        for error in parameter.validator.iter_errors(value):
-            problems.append(_problem(error, name=parameter.name, parameter=parameter.name))
+        if not parameter.gate.is_valid(value):
+            for error in parameter.validator.iter_errors(value):
+                problems.append(_problem(error, name=parameter.name, parameter=parameter.name))
         values[parameter.name] = value
     if problems:
         raise ApiError(400, problems)
