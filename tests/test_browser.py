@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
@@ -22,6 +22,7 @@ from browser_support import (
     require_playwright,
     static_site,
 )
+from contract import assert_conforms
 
 from mockserver.testing import RunningServer, run_server
 
@@ -78,14 +79,16 @@ class Admin:
         self.headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
     def reset(self) -> None:
-        requests.post(f"{self.base_url}/__admin/reset", headers=self.headers, timeout=10)
+        response = requests.post(f"{self.base_url}/__admin/reset", headers=self.headers, timeout=10)
+        checked(response)
+        assert response.status_code == 204
 
     def requests(self, **filters: str) -> list[dict[str, Any]]:
         response = requests.get(
             f"{self.base_url}/__admin/requests", params=filters, headers=self.headers, timeout=10
         )
         response.raise_for_status()
-        return response.json()["requests"]
+        return checked(response).json()["requests"]
 
 
 @pytest.fixture
@@ -104,9 +107,21 @@ def frontend_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield origin
 
 
+def checked(response: requests.Response) -> requests.Response:
+    """The response, once validated against the spec that documents it."""
+    path = urlsplit(response.url).path
+    body = response.json() if response.content else None
+    assert_conforms(
+        response.request.method or "GET", path, response.status_code, response.headers, body
+    )
+    return response
+
+
 def call_api(server: RunningServer, method: str, path: str, **kwargs: Any) -> requests.Response:
     headers = {"Authorization": f"Bearer {DEV_KEY}", **kwargs.pop("headers", {})}
-    return requests.request(method, server.base_url + path, headers=headers, timeout=10, **kwargs)
+    return checked(
+        requests.request(method, server.base_url + path, headers=headers, timeout=10, **kwargs)
+    )
 
 
 def test_a_page_on_another_origin_creates_an_app_through_cors(
