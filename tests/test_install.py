@@ -3,6 +3,7 @@ from an unrelated directory: the spec and fixtures must ship in the wheel."""
 
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from test_cli import CREATE, call
@@ -38,3 +39,16 @@ def test_installed_package_serves_from_any_directory(tmp_path: Path) -> None:
     elsewhere.mkdir()
     with run_server(command=[str(venv / "bin" / "mockserver")], cwd=elsewhere) as server:
         assert call(server.base_url, "/api-auth/apps", CREATE)[0] == 200
+        # The files beside the code ship too: admin contract, pages, their assets.
+        for page in (
+            "/__admin/openapi.yaml",
+            "/docs",
+            "/docs/swagger-ui/swagger-ui-bundle.js",
+            "/__inspector",
+        ):
+            with urllib.request.urlopen(server.base_url + page, timeout=10) as response:
+                assert response.status == 200, page
+    check = subprocess.run(
+        [str(venv / "bin" / "mockserver"), "check"], capture_output=True, text=True, cwd=elsewhere
+    )
+    assert check.returncode == 0, check.stderr
