@@ -2,13 +2,13 @@
 
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from flask import Flask, jsonify
+from local_servers import serving
 from werkzeug.serving import make_server
 
 from mockserver.testing import run_server
@@ -83,14 +83,8 @@ def broken_server() -> Iterator[str]:
     def create() -> tuple[object, int]:
         return jsonify({"id": 42, "app_slug": "whatever"}), 201
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serving(make_server("127.0.0.1", 0, app, threaded=True)) as base_url:
+        yield base_url
 
 
 def junit_failures(path: Path) -> int:
