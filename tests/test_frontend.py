@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ContractClient
+from test_cli import call as stdlib_call
 from test_create_app import only_error
 from werkzeug.test import Client
 
@@ -16,6 +17,7 @@ from mockserver import Settings, create_app
 from mockserver.logs import RequestLog
 from mockserver.reload import ReloadingApp
 from mockserver.resources import default_spec_path
+from mockserver.testing import run_server
 
 APPS = "/api-auth/apps"
 ORIGIN = "http://localhost:5173"
@@ -293,3 +295,19 @@ def test_a_broken_edit_keeps_the_last_good_version(watched, capsys) -> None:
     settle(reloading)
     call(reloading, "GET", APPS)
     assert "not reloaded" not in capsys.readouterr().err  # said once per edit
+
+
+def test_serve_watch_reloads_a_running_server(fixture_dir: Path) -> None:
+    with run_server(["--watch", "--workers", "1", "--fixtures", str(fixture_dir)]) as server:
+        assert call_status(server.base_url, "sk_test_new") == 401
+        deployment = fixture_dir / "deployment.yaml"
+        deployment.write_text(deployment.read_text() + "  - key: sk_test_new\n")
+        deadline = time.monotonic() + 15
+        while call_status(server.base_url, "sk_test_new") != 200:
+            assert time.monotonic() < deadline, "the new key was never accepted"
+            time.sleep(0.2)
+        assert any("reloaded" in line for line in server.output)
+
+
+def call_status(base_url: str, key: str) -> int:
+    return stdlib_call(base_url, f"{APPS}/billing-sync", key=key, method="GET")[0]
