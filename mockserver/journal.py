@@ -80,11 +80,14 @@ class Journal:
             "DELETE FROM journal WHERE seq <= (SELECT max(seq) FROM journal) - ?", (self.size,)
         )
 
-    @staticmethod
-    def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
-        clauses = [f"{name} = ?" for name in FILTERS if filters.get(name) is not None]
-        params = [filters[name] for name in FILTERS if filters.get(name) is not None]
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+    def _where(self, filters: dict[str, Any]) -> tuple[str, list[Any]]:
+        """The filters, within the last ``size`` entries: rows past that wait for
+        the next trim, and must not be seen meanwhile."""
+        clauses = ["seq > (SELECT coalesce(max(seq), 0) FROM journal) - ?"]
+        params: list[Any] = [self.size]
+        clauses += [f"{name} = ?" for name in FILTERS if filters.get(name) is not None]
+        params += [filters[name] for name in FILTERS if filters.get(name) is not None]
+        return " WHERE " + " AND ".join(clauses), params
 
     def entries(self, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
         """The newest entries first, at most ``size`` of them, matching every filter."""
@@ -101,7 +104,14 @@ class Journal:
         ]
 
     def count(self, **filters: Any) -> int:
-        return len(self.entries(**filters))
+        """How many kept entries match (never more than ``size``)."""
+        if self._db is None:
+            return 0
+        where, params = self._where(filters)
+        (count,) = (
+            self._db.connection().execute(f"SELECT count(*) FROM journal{where}", params).fetchone()
+        )
+        return min(count, self.size)
 
     def clear(self) -> None:
         if self._db is not None:

@@ -138,7 +138,9 @@ class Spec:
                         else None
                     ),
                     query_parameters=tuple(
-                        self._query_parameters(path_item.get("parameters", []), details, pointer)
+                        self._query_parameters(
+                            path_item, details, f"/paths/{escape_pointer_token(path)}", pointer
+                        )
                     ),
                     responses={
                         int(status): self.resolve(response)
@@ -147,21 +149,27 @@ class Spec:
                     },
                 )
 
-    def _query_parameters(self, shared: list[Any], details: dict[str, Any], pointer: str) -> Any:
-        # Parameters of the operation itself; those of the path item are shared.
-        for index, node in enumerate(details.get("parameters", [])):
-            parameter, at = self.resolve_at(node, f"{pointer}/parameters/{index}")
-            if parameter.get("in") == "query":
-                yield QueryParameter(
-                    name=parameter["name"],
-                    schema=self.resolve(parameter.get("schema", {})),
-                    validator=self.validator(f"{at}/schema"),
-                    gate=self.gate(f"{at}/schema"),
-                    required=bool(parameter.get("required", False)),
-                )
-        for parameter in map(self.resolve, shared):
-            if parameter.get("in") == "query":
-                raise SpecError(f"{self.source}: query parameters must be declared per operation")
+    def _query_parameters(
+        self, path_item: dict[str, Any], details: dict[str, Any], path_pointer: str, pointer: str
+    ) -> Any:
+        """The operation's query parameters, with those its path item declares
+        for every operation (an operation's own parameter of the same name wins)."""
+        declared: dict[str, QueryParameter] = {}
+        for where, nodes in (
+            (path_pointer, path_item.get("parameters", [])),
+            (pointer, details.get("parameters", [])),
+        ):
+            for index, node in enumerate(nodes):
+                parameter, at = self.resolve_at(node, f"{where}/parameters/{index}")
+                if parameter.get("in") == "query":
+                    declared[parameter["name"]] = QueryParameter(
+                        name=parameter["name"],
+                        schema=self.resolve(parameter.get("schema", {})),
+                        validator=self.validator(f"{at}/schema"),
+                        gate=self.gate(f"{at}/schema"),
+                        required=bool(parameter.get("required", False)),
+                    )
+        return declared.values()
 
     def _body_schema(self, details: dict[str, Any]) -> dict[str, Any] | None:
         content = self.resolve(details.get("requestBody", {})).get("content", {})

@@ -37,3 +37,26 @@ def test_an_operation_without_operation_id_is_refused() -> None:
     document = {"openapi": "3.1.0", "paths": {"/x": {"get": {"responses": {"200": {}}}}}}
     with pytest.raises(SpecError, match="GET /x has no operationId"):
         Spec(document, source="bad.yaml")
+
+
+def test_query_parameters_of_a_path_item_apply_to_its_operations() -> None:
+    limit = {"name": "limit", "in": "query", "schema": {"type": "integer"}}
+    own = {"name": "limit", "in": "query", "schema": {"type": "string"}}
+    document = {
+        "openapi": "3.1.0",
+        "paths": {
+            "/x": {
+                "parameters": [limit],
+                "get": {"operationId": "getX", "responses": {"200": {"description": "ok"}}},
+                "put": {
+                    "operationId": "putX",
+                    "parameters": [own],
+                    "responses": {"200": {"description": "ok"}},
+                },
+            }
+        },
+    }
+    spec = Spec(document)
+    assert [p.schema["type"] for p in spec.operation("getX").query_parameters] == ["integer"]
+    assert [p.schema["type"] for p in spec.operation("putX").query_parameters] == ["string"]
+    assert spec.operation("getX").query_parameters[0].gate.is_valid(3)
