@@ -13,6 +13,7 @@ leave them out.
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +118,26 @@ def _asset(directory: Path, filename: str) -> Response:
     return response
 
 
+def _page_blueprint(name: str, prefix: str, render: Callable[[], Response]) -> Blueprint:
+    """A page at ``prefix``, our static files below it, and ``prefix/`` redirected."""
+    blueprint = Blueprint(name, __name__, template_folder="ui/templates")
+    blueprint.add_url_rule(prefix, "page", render, methods=["GET"])
+
+    @blueprint.get(f"{prefix}/static/<path:filename>")
+    def asset(filename: str) -> Response:
+        return _asset(_STATIC_DIR, filename)
+
+    @blueprint.get(f"{prefix}/")
+    def with_slash() -> BaseResponse:
+        return redirect(url_for(".page"))
+
+    return blueprint
+
+
 def _docs_blueprint(spec: Spec, context: Context) -> Blueprint:
-    docs = Blueprint("mockserver_docs", __name__, template_folder="ui/templates")
     title = str(spec.document.get("info", {}).get("title", "API"))
     schemes = bearer_schemes(spec.document)
 
-    @docs.get(DOCS_PREFIX)
     def page() -> Response:
         html = render_template(
             "docs.html",
@@ -132,6 +147,8 @@ def _docs_blueprint(spec: Spec, context: Context) -> Blueprint:
             bearer_schemes=schemes,
         )
         return _page(html, _DOCS_CSP)
+
+    docs = _page_blueprint("mockserver_docs", DOCS_PREFIX, page)
 
     @docs.get(f"{DOCS_PREFIX}/openapi.json")
     def document() -> Response:
@@ -143,33 +160,14 @@ def _docs_blueprint(spec: Spec, context: Context) -> Blueprint:
     def swagger_asset(filename: str) -> Response:
         return _asset(SWAGGER_UI_DIR, filename)
 
-    @docs.get(f"{DOCS_PREFIX}/static/<path:filename>")
-    def asset(filename: str) -> Response:
-        return _asset(_STATIC_DIR, filename)
-
-    @docs.get(f"{DOCS_PREFIX}/")
-    def with_slash() -> BaseResponse:
-        return redirect(url_for(".page"))
-
     return docs
 
 
 def _inspector_blueprint() -> Blueprint:
-    inspector = Blueprint("mockserver_inspector", __name__, template_folder="ui/templates")
-
-    @inspector.get(INSPECTOR_PREFIX)
     def page() -> Response:
         return _page(render_template("inspector.html"), _INSPECTOR_CSP)
 
-    @inspector.get(f"{INSPECTOR_PREFIX}/static/<path:filename>")
-    def asset(filename: str) -> Response:
-        return _asset(_STATIC_DIR, filename)
-
-    @inspector.get(f"{INSPECTOR_PREFIX}/")
-    def with_slash() -> BaseResponse:
-        return redirect(url_for(".page"))
-
-    return inspector
+    return _page_blueprint("mockserver_inspector", INSPECTOR_PREFIX, page)
 
 
 def register_ui(app: Flask, spec: Spec, context: Context, settings: Settings) -> None:
