@@ -8,10 +8,8 @@ follow the same rules as the Wacht ones: no HTTP plumbing, no schema.
 from pathlib import Path
 from typing import Any
 
-from flask import Response
-
 from mockserver import __version__
-from mockserver.handlers import Call, Context, Handler
+from mockserver.handlers import Call, Context, Document, Handler
 from mockserver.journal import FILTERS
 
 ADMIN_SPEC_PATH = Path(__file__).resolve().parent / "admin_openapi.yaml"
@@ -42,8 +40,8 @@ def reset(ctx: Context, call: Call) -> None:
     ctx.journal.clear()
 
 
-def openapi_document(ctx: Context, call: Call) -> Response:
-    return Response(ADMIN_SPEC_PATH.read_bytes(), mimetype="application/yaml")
+def openapi_document(ctx: Context, call: Call) -> Document:
+    return Document(ADMIN_SPEC_PATH.read_bytes(), "application/yaml")
 
 
 ADMIN_HANDLERS: dict[str, Handler] = {

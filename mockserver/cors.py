@@ -7,11 +7,8 @@ the methods the spec has for the path; actual responses, errors included,
 carry the allow-origin header.
 """
 
-from collections.abc import Callable
-
-from flask import Flask, Response, request
-
 from mockserver.errors import ApiError
+from mockserver.exchange import Incoming, Outgoing
 
 DEFAULT_ALLOWED_HEADERS = "Authorization, Content-Type, Prefer"
 # Readable by the page's script beyond the CORS-safelisted response headers.
@@ -26,40 +23,30 @@ class CorsPolicy:
     def allows(self, origin: str | None) -> bool:
         return origin is not None and (self.origins is None or origin in self.origins)
 
-
-def install_cors(
-    app: Flask, policy: CorsPolicy, methods_for: Callable[[str], list[str] | None]
-) -> None:
-    """Answer OPTIONS requests and add CORS headers to every response of ``app``.
-
-    ``methods_for(path)`` gives the spec's methods for a path, None if unknown.
-    """
-
-    @app.before_request
-    def answer_options() -> Response | None:
-        if request.method != "OPTIONS":
-            return None
-        methods = methods_for(request.path)
+    def preflight(self, incoming: Incoming, methods: list[str] | None) -> Outgoing:
+        """The answer to an OPTIONS request for a path with these spec ``methods``
+        (None: a path no spec has, 404)."""
         if methods is None:
             raise ApiError.single(404)
-        response = Response(status=204)
-        del response.headers["Content-Type"]  # no body, so no type
-        response.headers["Allow"] = ", ".join(methods)
-        origin = request.headers.get("Origin")
-        if request.headers.get("Access-Control-Request-Method") and policy.allows(origin):
-            requested = request.headers.get("Access-Control-Request-Headers")
-            response.headers["Access-Control-Allow-Methods"] = ", ".join(methods)
-            response.headers["Access-Control-Allow-Headers"] = requested or DEFAULT_ALLOWED_HEADERS
-            response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
-        return response
+        outgoing = Outgoing(204, headers=[("Allow", ", ".join(methods))])
+        origin = incoming.header("Origin")
+        if incoming.header("Access-Control-Request-Method") and self.allows(origin):
+            requested = incoming.header("Access-Control-Request-Headers")
+            outgoing.headers += [
+                ("Access-Control-Allow-Methods", ", ".join(methods)),
+                ("Access-Control-Allow-Headers", requested or DEFAULT_ALLOWED_HEADERS),
+                ("Access-Control-Max-Age", PREFLIGHT_MAX_AGE),
+            ]
+        return outgoing
 
-    @app.after_request
-    def allow_origin(response: Response) -> Response:
-        origin = request.headers.get("Origin")
-        response.vary.add("Origin")
-        if policy.allows(origin):
+    def decorate(self, incoming: Incoming, outgoing: Outgoing) -> None:
+        """Let an allowed origin read the answer, errors included."""
+        origin = incoming.header("Origin")
+        outgoing.headers.append(("Vary", "Origin"))
+        if self.allows(origin):
             assert origin is not None
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Allow-Credentials"] = "true"
-            response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
-        return response
+            outgoing.headers += [
+                ("Access-Control-Allow-Origin", origin),
+                ("Access-Control-Allow-Credentials", "true"),
+                ("Access-Control-Expose-Headers", EXPOSED_HEADERS),
+            ]

@@ -48,9 +48,16 @@ class Problem:
 class ApiError(Exception):
     """A request that cannot be served; the app turns it into an error envelope."""
 
-    def __init__(self, status: int, problems: list[Problem] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        problems: list[Problem] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.status = status
         self.problems = problems or [Problem(STANDARD_MESSAGES.get(status, "Request failed"))]
+        # Headers the answer must carry, such as a 405's Allow.
+        self.headers = headers or {}
         super().__init__(f"{status}: {self.problems[0].message}")
 
     @classmethod

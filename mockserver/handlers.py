@@ -37,8 +37,6 @@ class Context:
     # Fills in a rate-limit rule's defaults, as openapi.yaml's RateLimitRule gives them.
     complete_rule: Callable[[dict[str, Any]], dict[str, Any]]
     journal: Journal
-    # The operationIds of the Wacht contract (journal entries name them).
-    operation_ids: frozenset[str] = frozenset()
 
     def now(self) -> str:
         return format_timestamp(self.clock.now())
@@ -59,6 +57,15 @@ class Call:
     query: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Document:
+    """An answer that is a file rather than JSON (the admin API's own spec)."""
+
+    content: bytes
+    media_type: str
+
+
+# Returns the JSON body (None: no body) or a Document.
 Handler = Callable[[Context, Call], Any]
 
 APP_NOT_FOUND = "API key app not found"

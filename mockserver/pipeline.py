@@ -1,88 +1,57 @@
 """The request pipeline, shared by the Wacht contract and the admin API.
 
-Data flows one way, as in Prism: route (Flask's URL map, built from a spec's
-paths) -> authenticate -> parse and validate the query and the body ->
-handler -> serialize. Every failure along the way is an :class:`ApiError`,
-and every error, including Flask's own 404/405/413, leaves as the documented
-envelope. What a request was and what it got is then written to the journal.
+Data flows one way, as in Prism: route (router.py) -> authenticate -> parse
+and validate the query and the body (validation.py) -> handler
+(handlers.py) -> serialize (exchange.py). Every failure along the way is an
+:class:`ApiError` and leaves as the documented envelope. What a request was
+and what it got is then written to the journal and the log.
+
+The pipeline is the WSGI app in front of Flask: Flask serves only the pages
+for people (ui.py). Flask's request machinery alone cost 170 us of the
+780 us a create took, and the 3x-Prism throughput target leaves about
+450 us for everything (bench/README.md).
 """
 
-import json
 import logging
+import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Response, current_app, g, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
-
 from mockserver.clock import format_timestamp
+from mockserver.config import MAX_BODY_BYTES, Settings
+from mockserver.cors import CorsPolicy
 from mockserver.errors import ApiError
-from mockserver.handlers import Call, Context, Handler
+from mockserver.exchange import Incoming, Outgoing, StartResponse, request_path
+from mockserver.handlers import Call, Context, Document
+from mockserver.logs import RequestLog
 from mockserver.prefer import forced_response, read_preferences
+from mockserver.router import Route, Router
 from mockserver.rules import RuleBroken
-from mockserver.spec import Operation, Spec
+from mockserver.spec import Operation
+from mockserver.ui import is_ui_path
 from mockserver.validation import parse_json_body, parse_query, validate_body
 
 logger = logging.getLogger("mockserver")
 
-Authenticator = Callable[[], None]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-_PATH_PARAMETER = re.compile(r"\{([^}/]+)\}")
+ADMIN_PREFIX = "/__admin/"
 # application/json and any application/*+json, as the backend's JSON extractor.
-_JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.!#$&^_-]+\+)?json$", re.IGNORECASE)
+_JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.!#$&^_-]+\+)?json$")
 # Bodies kept in the journal are cut here; the journal is for reading, not replay.
 JOURNAL_BODY_LIMIT = 64 * 1024
 SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 
 
-def flask_rule(openapi_path: str) -> str:
-    """``/apps/{app_slug}`` (OpenAPI) becomes ``/apps/<path:app_slug>`` (Werkzeug).
-
-    A parameter that ends the path takes the ``path`` converter, so that a
-    slug with an encoded slash (``a%2Fb``, which the server decodes before
-    routing) still reaches its handler.
-    """
-    rule = _PATH_PARAMETER.sub(r"<\1>", openapi_path)
-    return re.sub(r"<([^>:]+)>$", r"<path:\1>", rule)
-
-
-def json_response(body: Any, status: int) -> Response:
-    if body is None:
-        return Response(status=status)
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    return Response(text, status=status, mimetype="application/json")
-
-
-def error_response(error: ApiError) -> Response:
-    return json_response(error.envelope(), error.status)
-
-
-def _read_raw_body() -> bytes:
-    """The body, read once and kept for the journal; past the size limit a 413.
-
-    With a Content-Length, Werkzeug refuses an oversize body before reading
-    it. A chunked body has none, and Werkzeug would silently cut it at the
-    limit, so one byte more than the limit is read here to tell.
-    """
-    if "raw_body" not in g:
-        if request.content_length is not None:
-            g.raw_body = request.get_data(cache=False)
-        else:
-            limit = current_app.config["MAX_CONTENT_LENGTH"]
-            g.raw_body = request.environ["wsgi.input"].read(limit + 1)
-            if len(g.raw_body) > limit:
-                g.raw_body = b""
-                raise RequestEntityTooLarge()
-    return g.raw_body
-
-
-def _read_json_body(operation: Operation) -> Any:
-    if not _JSON_MEDIA_TYPE.match(request.mimetype or ""):
-        got = f"got {request.content_type!r}" if request.content_type else "none was sent"
+def read_json_body(operation: Operation, incoming: Incoming) -> Any:
+    """The body as the operation's schema allows it, or the 415/400/422 saying why not."""
+    if not _JSON_MEDIA_TYPE.match(incoming.media_type):
+        sent = incoming.header("Content-Type")
+        got = f"got {sent!r}" if sent else "none was sent"
         raise ApiError.single(415, detail=f"Content-Type must be application/json; {got}.")
-    body = parse_json_body(_read_raw_body())
+    body = parse_json_body(incoming.body())
     validate_body(operation, body)
     if operation.body_properties is not None:
         # Fields the contract does not know are ignored, as by the backend.
@@ -90,63 +59,33 @@ def _read_json_body(operation: Operation) -> Any:
     return body
 
 
-def success_status(operation: Operation) -> int:
-    return min((s for s in operation.documented_statuses if 200 <= s < 300), default=200)
-
-
-def make_view(
-    operation: Operation,
-    handler: Handler,
-    context: Context,
-    authenticate: Authenticator,
-    spec: Spec,
-) -> Callable[..., Response]:
-    status = success_status(operation)
-
-    def view(**path_params: str) -> Response:
-        authenticate()
-        preferences = read_preferences(request.headers.get("Prefer"), request.args)
-        g.delay_ms = preferences.delay_ms
-        if preferences.forces_response:
-            # The spec's answer instead of the handler's: nothing is validated or changed.
-            forced_status, forced_body = forced_response(operation, preferences, spec)
-            response = json_response(forced_body, forced_status)
-            response.headers["Preference-Applied"] = preferences.applied()
-            return response
-        query = parse_query(operation.query_parameters, request.args)
-        body = _read_json_body(operation) if operation.body_validator is not None else None
-        call = Call(body=body, path_params=path_params, query=query)
-        try:
-            result = handler(context, call)
-        except RuleBroken as broken:
-            raise ApiError.single(400, broken.message, field=f"/{broken.field}") from None
-        response = result if isinstance(result, Response) else json_response(result, status)
-        if preferences.delay_ms is not None:
-            response.headers["Preference-Applied"] = preferences.applied()
-        return response
-
-    view.__name__ = operation.operation_id
-    return view
-
-
-def spec_methods(methods: Any) -> list[str]:
-    """The methods a spec documents among those Werkzeug routes (it adds HEAD
-    to every GET and would add OPTIONS), in a stable order."""
-    return sorted(method for method in methods if method not in ("HEAD", "OPTIONS"))
-
-
-def http_error(error: HTTPException) -> Response:
-    """Werkzeug's own errors (404, 405, 413, ...) in the envelope."""
-    status = error.code or 500
-    response = error_response(ApiError.single(status))
-    if isinstance(error, MethodNotAllowed) and error.valid_methods:
-        response.headers["Allow"] = ", ".join(spec_methods(error.valid_methods))
-    return response
-
-
-def unexpected_error(error: Exception) -> Response:
-    logger.exception("unexpected error while serving %s %s", request.method, request.path)
-    return error_response(ApiError.single(500))
+def serve(
+    route: Route, context: Context, incoming: Incoming, path_params: dict[str, str]
+) -> Outgoing:
+    """One matched request through authentication, validation and its handler."""
+    route.authenticate(incoming.header("Authorization"))
+    preferences = read_preferences(incoming.header("Prefer"), incoming.query)
+    incoming.preferred_delay_ms = preferences.delay_ms
+    operation = route.operation
+    if preferences.forces_response:
+        # The spec's answer instead of the handler's: nothing is validated or changed.
+        forced_status, forced_body = forced_response(operation, preferences, route.spec)
+        outgoing = Outgoing.json(forced_body, forced_status)
+        outgoing.headers.append(("Preference-Applied", preferences.applied()))
+        return outgoing
+    query = parse_query(operation.query_parameters, incoming.query)
+    body = read_json_body(operation, incoming) if operation.body_validator is not None else None
+    try:
+        result = route.handler(context, Call(body=body, path_params=path_params, query=query))
+    except RuleBroken as broken:
+        raise ApiError.single(400, broken.message, field=f"/{broken.field}") from None
+    if isinstance(result, Document):
+        outgoing = Outgoing(route.success_status, result.content, result.media_type)
+    else:
+        outgoing = Outgoing.json(result, route.success_status)
+    if preferences.delay_ms is not None:
+        outgoing.headers.append(("Preference-Applied", preferences.applied()))
+    return outgoing
 
 
 # --- the journal ----------------------------------------------------------------------
@@ -159,43 +98,89 @@ def mask_secret(value: str) -> str:
     return f"{scheme} {hidden}" if scheme else hidden
 
 
-def _journal_body() -> str | None:
-    """The body as text; the journal parses it only when someone reads it."""
-    try:
-        raw = _read_raw_body()
-    except HTTPException:  # over the size limit: not read, not kept
-        return None
-    return raw[:JOURNAL_BODY_LIMIT].decode("utf-8", errors="replace") if raw else None
-
-
-def journal_entry(response: Response, context: Context) -> dict[str, Any]:
+def journal_entry(
+    incoming: Incoming, outgoing: Outgoing, operation_id: str | None, at: str, duration_ms: float
+) -> dict[str, Any]:
     """What a request was and what it got, with secrets masked (``body`` as text)."""
-    errors: list[Any] = []
-    if response.status_code >= 400 and response.mimetype == "application/json":
-        payload = response.get_json(silent=True)
-        if isinstance(payload, dict) and isinstance(payload.get("errors"), list):
-            errors = payload["errors"]
-    rule = request.url_rule
+    body = incoming.body_if_readable()
     return {
-        "time": format_timestamp(context.clock.now()),
-        "method": request.method,
-        "path": request.path,
-        "query": request.args.to_dict(),
+        "time": at,
+        "method": incoming.method,
+        "path": incoming.path,
+        "query": incoming.query,
         "headers": {
             name: mask_secret(value) if name.lower() in SECRET_HEADERS else value
-            for name, value in request.headers.items()
+            for name, value in incoming.headers()
         },
-        "body": _journal_body(),
-        "status": response.status_code,
-        "operation_id": rule.endpoint
-        if rule is not None and rule.endpoint in context.operation_ids
-        else None,
-        "errors": errors,
-        "duration_ms": round(
-            (time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 3
-        ),
+        "body": body[:JOURNAL_BODY_LIMIT].decode("utf-8", errors="replace") if body else None,
+        "status": outgoing.status,
+        "operation_id": operation_id,
+        "errors": outgoing.errors,
+        "duration_ms": round(duration_ms, 3),
     }
 
 
-def start_timer() -> None:
-    g.started = time.perf_counter()
+class Pipeline:
+    """The WSGI app: every operation of the served specs; the rest goes to ``pages``."""
+
+    def __init__(
+        self,
+        router: Router,
+        context: Context,
+        settings: Settings,
+        cors: CorsPolicy,
+        pages: WsgiApp,
+    ) -> None:
+        self._router = router
+        self._context = context
+        self._cors = cors
+        self._pages = pages
+        self._delay_ms = settings.delay_ms
+        self._delays = random.Random(settings.seed)
+        self._log = RequestLog(settings.log_format)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        if is_ui_path(request_path(environ)):
+            return self._pages(environ, start_response)
+        incoming = Incoming(environ, MAX_BODY_BYTES)
+        route, outgoing = self._respond(incoming)
+        self._cors.decorate(incoming, outgoing)
+        # The admin API is tooling, not the API: no latency, no journal, no log.
+        if not incoming.path.startswith(ADMIN_PREFIX):
+            self._delay(incoming)
+            operation_id = route.operation.operation_id if route is not None else None
+            self._record(incoming, outgoing, operation_id, started)
+        return outgoing.send(start_response, incoming.method)
+
+    def _respond(self, incoming: Incoming) -> tuple[Route | None, Outgoing]:
+        route = None
+        try:
+            if incoming.method == "OPTIONS":
+                return None, self._cors.preflight(incoming, self._router.methods_for(incoming.path))
+            route, path_params = self._router.match(incoming.method, incoming.path)
+            return route, serve(route, self._context, incoming, path_params)
+        except ApiError as error:
+            return route, Outgoing.error(error)
+        except Exception:
+            logger.exception("unexpected error while serving %s %s", incoming.method, incoming.path)
+            return route, Outgoing.error(ApiError.single(500))
+
+    def _delay(self, incoming: Incoming) -> None:
+        delay_ms = incoming.preferred_delay_ms
+        if delay_ms is None and self._delay_ms is not None:
+            delay_ms = self._delays.randint(*self._delay_ms)
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
+
+    def _record(
+        self, incoming: Incoming, outgoing: Outgoing, operation_id: str | None, started: float
+    ) -> None:
+        try:
+            at = format_timestamp(self._context.clock.now())
+            duration_ms = (time.perf_counter() - started) * 1000
+            entry = journal_entry(incoming, outgoing, operation_id, at, duration_ms)
+            self._context.journal.record(entry)
+            self._log.write(entry)
+        except Exception:  # the journal must never cost a client its answer
+            logger.exception("could not journal %s %s", incoming.method, incoming.path)

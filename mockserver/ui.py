@@ -13,6 +13,7 @@ leave them out.
 
 import copy
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,16 @@ from flask import (
     send_from_directory,
     url_for,
 )
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Response as BaseResponse
 
 from mockserver.config import Settings
+from mockserver.errors import ApiError
 from mockserver.handlers import Context
+from mockserver.router import spec_methods
 from mockserver.spec import HTTP_METHODS, Spec
+
+logger = logging.getLogger("mockserver")
 
 DOCS_PREFIX = "/docs"
 INSPECTOR_PREFIX = "/__inspector"
@@ -178,3 +184,23 @@ def register_ui(app: Flask, spec: Spec, context: Context, settings: Settings) ->
     """
     app.register_blueprint(_docs_blueprint(spec, context))
     app.register_blueprint(_inspector_blueprint())
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+
+def _envelope(error: ApiError) -> Response:
+    return Response(json.dumps(error.envelope()), status=error.status, mimetype="application/json")
+
+
+def _http_error(error: HTTPException) -> Response:
+    """Flask's own errors on these pages (404, 405, ...) leave in the envelope too."""
+    status = error.code or 500
+    response = _envelope(ApiError.single(status))
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(spec_methods(error.valid_methods))
+    return response
+
+
+def _unexpected_error(error: Exception) -> Response:
+    logger.exception("unexpected error while serving %s %s", request.method, request.path)
+    return _envelope(ApiError.single(500))
