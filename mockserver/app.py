@@ -38,7 +38,7 @@ def build_context(settings: Settings, spec: Spec) -> Context:
     """Load the fixtures, open the store (seeding a new one) and wire the rest."""
     clock = FrozenClock(settings.frozen_time) if settings.frozen_time else SystemClock()
     fixtures = load_fixtures(settings.fixtures_dir, spec)
-    store = Store(settings.state_path)
+    store = Store(settings.state_path, durable=not settings.state_is_temporary)
     rule_schema = spec.document["components"]["schemas"]["RateLimitRule"]
     context = Context(
         fixtures=fixtures,

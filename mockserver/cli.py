@@ -221,6 +221,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def _serve_settings(args: argparse.Namespace, scratch: Path) -> Settings:
+    """Settings for the workers of ``serve``, which share one state and one
+    journal: without --state, both live in ``scratch``, as long as this command."""
+    settings = _settings(args)
+    return replace(
+        settings,
+        state_path=settings.state_path or scratch / "state.sqlite3",
+        state_is_temporary=settings.state_path is None,
+        journal_path=scratch / "journal.sqlite3",
+    )
+
+
 def _port_to_listen_on(host: str, port: int) -> int:
     """Check that ``port`` is free (raises OSError) or, for 0, find a free one.
 
@@ -263,14 +275,7 @@ def serve(args: argparse.Namespace) -> int:
 
     workers = _worker_count(args)
     with tempfile.TemporaryDirectory(prefix="mockserver-") as scratch:
-        settings = _settings(args)
-        # Workers share one state and one journal; without --state, both live
-        # as long as this command.
-        settings = replace(
-            settings,
-            state_path=settings.state_path or Path(scratch) / "state.sqlite3",
-            journal_path=Path(scratch) / "journal.sqlite3",
-        )
+        settings = _serve_settings(args, Path(scratch))
         try:
             # Built once here so that bad settings stop start-up before any
             # worker exists; this also loads the fixtures into a new state.

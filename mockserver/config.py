@@ -23,6 +23,9 @@ class Settings:
     frozen_time: datetime | None = None
     # SQLite file that keeps state across restarts; None starts from the fixtures.
     state_path: Path | None = None
+    # state_path is a scratch file removed when the server stops (`serve`
+    # without --state, shared by its workers): not worth an fsync.
+    state_is_temporary: bool = False
     # The request journal: its file (None: a temporary one) and size (0: off).
     journal_path: Path | None = None
     journal_size: int = 1000

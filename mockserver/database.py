@@ -7,6 +7,20 @@ Writers queue on an flock of a file beside the database: the kernel wakes
 the next writer the moment the lock is free, where SQLite's own busy handler
 polls with sleeps of up to 100 ms, which showed as a 250 ms p99 under load
 with two worker processes.
+
+A durable file (a ``--state`` the user named, kept for demo environments)
+runs with ``synchronous=NORMAL``: WAL commits are not synced, checkpoints
+are, so an OS crash or power loss can lose the last commits but never
+corrupts the file. A file that is deleted when the server stops (a temporary
+state, the journal) runs with ``synchronous=OFF``: no fsync at all, which an
+application crash survives too; only an OS crash could corrupt it, and no
+later start reads it. Store.insert_app on ext4, 10,000 inserts a process,
+medians of 9 runs: one process 120 us a write with NORMAL, 87 us with OFF;
+two processes 7,300 writes/s with NORMAL, 9,400 with OFF.
+
+Temporary files stay in the system's temporary directory: with OFF, putting
+them in /dev/shm (tmpfs) measured no faster (two processes: 9,470 writes/s
+on ext4, 9,510 on tmpfs; one process: 81 and 82 us; medians of 15 runs).
 """
 
 import fcntl
@@ -20,13 +34,17 @@ from pathlib import Path
 
 
 class SharedSqlite:
-    def __init__(self, path: Path | None, *, synchronous: str = "NORMAL") -> None:
-        """Open ``path``, or a temporary file removed by :meth:`close` when None."""
+    def __init__(self, path: Path | None, *, durable: bool = True) -> None:
+        """Open ``path``, or a temporary file removed by :meth:`close` when None.
+
+        ``durable=False`` says that the file is deleted when the server stops
+        (see the module docstring); a temporary file never is durable.
+        """
         self._temporary = (
             tempfile.TemporaryDirectory(prefix="mockserver-") if path is None else None
         )
         self.path = Path(self._temporary.name) / "db.sqlite3" if self._temporary else Path(path)
-        self._synchronous = synchronous
+        self._synchronous = "NORMAL" if durable and self._temporary is None else "OFF"
         # Per thread: the connection, its lock file, and whatever the owner keeps there.
         self.local = threading.local()
 

@@ -42,8 +42,8 @@ def _parsed(body: str | None) -> Any:
 class Journal:
     def __init__(self, path: Path | None, size: int) -> None:
         self.size = size
-        # A journal is not worth an fsync.
-        self._db = SharedSqlite(path, synchronous="OFF") if size > 0 else None
+        # A journal is not worth an fsync: its file never outlives the server.
+        self._db = SharedSqlite(path, durable=False) if size > 0 else None
         if self._db is not None:
             self._db.connection().executescript(_TABLE)
 

@@ -9,6 +9,10 @@ inside the transaction, so a rule broken half-way leaves nothing behind.
 
 Without a state file the database lives in a temporary directory that is
 removed when the store is closed: each start begins from the fixtures.
+``mockserver serve`` without ``--state`` shares one temporary file between
+its workers and removes it when it stops; it opens the store with
+``durable=False``, as a temporary store is, so that no write waits for an
+fsync (database.py).
 """
 
 import json
@@ -87,8 +91,10 @@ def _dump(value: Any) -> str:
 class Store:
     """The deployment's state in one SQLite file, safe across threads and processes."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self._db = SharedSqlite(path)
+    def __init__(self, path: Path | None = None, *, durable: bool = True) -> None:
+        """Open the state in ``path`` (a temporary file when None); ``durable=False``
+        when the file is removed as the server stops, so it needs no fsync."""
+        self._db = SharedSqlite(path, durable=durable)
         self.path = self._db.path
         try:
             self._refuse_foreign_database()

@@ -4,12 +4,15 @@ import json
 import subprocess
 import sys
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from contract import assert_conforms
 
+from mockserver.app import create_app
+from mockserver.config import Settings
 from mockserver.ids import decode
 from mockserver.testing import run_server
 
@@ -108,3 +111,21 @@ def test_bad_options_exit_with_code_2_and_say_why(args: list[str], message: str)
     )
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_serve_marks_only_its_own_scratch_state_as_temporary(tmp_path: Path) -> None:
+    from mockserver.cli import _serve_settings, build_parser
+
+    scratch = _serve_settings(build_parser().parse_args(["serve"]), tmp_path)
+    assert scratch.state_path == tmp_path / "state.sqlite3"
+    assert scratch.state_is_temporary
+    named = _serve_settings(build_parser().parse_args(["serve", "--state", "d.sqlite3"]), tmp_path)
+    assert named.state_path == Path("d.sqlite3")
+    assert not named.state_is_temporary
+    # Workers get their settings as JSON: the mark must survive it, and reach the store.
+    assert Settings.from_json(scratch.to_json()) == scratch
+    for settings, level in ((scratch, 0), (replace(named, state_path=tmp_path / "d.sqlite3"), 1)):
+        context = create_app(settings).extensions["mockserver"]
+        assert context.store._db.connection().execute("PRAGMA synchronous").fetchone() == (level,)
+        context.store.close()
+        context.journal.close()

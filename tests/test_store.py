@@ -135,3 +135,22 @@ def test_without_a_path_the_state_is_temporary(tmp_path: Path) -> None:
     assert path.exists()
     store.close()
     assert not path.exists()
+
+
+def synchronous(store: Store) -> str:
+    (level,) = store._db.connection().execute("PRAGMA synchronous").fetchone()
+    return {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[level]
+
+
+def test_only_a_state_that_outlives_the_server_waits_for_fsync(tmp_path: Path) -> None:
+    stores = [
+        Store(tmp_path / "named.sqlite3"),
+        Store(tmp_path / "scratch.sqlite3", durable=False),
+        Store(),
+        Store(durable=True),  # a temporary file is never durable
+    ]
+    try:
+        assert [synchronous(store) for store in stores] == ["NORMAL", "OFF", "OFF", "OFF"]
+    finally:
+        for store in stores:
+            store.close()
