@@ -29,6 +29,14 @@ Scheme = dict[str, Any]
 
 SCHEMA_VERSION = 1
 MACHINE_IDS = 1 << 16
+# apps.seq orders the list (newest first). Without AUTOINCREMENT a new row
+# gets the largest seq plus one, which only repeats a seq after the newest
+# row is deleted: apps are soft-deleted, and hard-deleted only all at once by
+# load(), after which nothing remembers the old seqs. It saves the
+# sqlite_sequence update of every create: Store.insert_app 88 -> 81 us in one
+# process, 9,360 -> 10,040 writes/s from two (medians of 9 runs). State files
+# made with AUTOINCREMENT keep it (CREATE TABLE IF NOT EXISTS leaves them as
+# they are) and work as before.
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS machines (
@@ -36,7 +44,7 @@ CREATE TABLE IF NOT EXISTS machines (
     machine_id INTEGER NOT NULL UNIQUE
 );
 CREATE TABLE IF NOT EXISTS apps (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     app_slug TEXT NOT NULL,
     is_active INTEGER NOT NULL,

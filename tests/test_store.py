@@ -1,10 +1,11 @@
 """The SQLite store: a write happens whole or not at all."""
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from mockserver.store import SlugTaken, Store, StoreError
+from mockserver.store import _TABLES, SlugTaken, Store, StoreError
 
 RULE = {"unit": "minute", "duration": 1, "max_requests": 5}
 
@@ -154,3 +155,51 @@ def test_only_a_state_that_outlives_the_server_waits_for_fsync(tmp_path: Path) -
     finally:
         for store in stores:
             store.close()
+
+
+def seqs(store: Store) -> list[int]:
+    return [row[0] for row in store._db.connection().execute("SELECT seq FROM apps ORDER BY seq")]
+
+
+def test_app_seqs_increase_without_autoincrement(store: Store) -> None:
+    for number in range(3):
+        store.insert_app(app(f"a{number}", str(10 + number)))
+    assert seqs(store) == [1, 2, 3]
+    store.update_app("a2", lambda current: {**current, "deleted_at": "2026-01-01T00:00:00Z"})
+    store.insert_app(app("a3", "13"))  # the newest row was soft-deleted, never removed
+    assert seqs(store) == [1, 2, 3, 4]
+    listed = store.list_apps(limit=10, offset=0).apps
+    assert [listed_app["app_slug"] for listed_app in listed] == ["a3", "a1", "a0"]
+    tables = store._db.connection().execute("SELECT name FROM sqlite_master").fetchall()
+    assert ("sqlite_sequence",) in tables  # machines and schemes keep AUTOINCREMENT
+    assert (
+        store._db.connection().execute("SELECT 1 FROM sqlite_sequence WHERE name = 'apps'")
+    ).fetchone() is None
+
+
+def test_a_state_made_with_an_autoincrement_apps_table_works_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    # What earlier versions made: the same tables, apps with AUTOINCREMENT.
+    apps_table = "CREATE TABLE IF NOT EXISTS apps (\n    seq INTEGER PRIMARY KEY"
+    assert apps_table + "," in _TABLES
+    old.executescript(_TABLES.replace(apps_table, apps_table + " AUTOINCREMENT"))
+    old.execute("INSERT INTO meta VALUES ('schema_version', 1)")
+    old.commit()
+    old.close()
+    store = Store(path)
+    try:
+        store.load([scheme()], [app("a", "10"), app("b", "11")], only_if_new=True)
+        store.load([], [app("c", "12")], only_if_new=False)  # a reset: AUTOINCREMENT goes on
+        store.insert_app(app("d", "13"))
+        assert seqs(store) == [3, 4]
+        listed = store.list_apps(limit=10, offset=0).apps
+        assert [listed_app["app_slug"] for listed_app in listed] == ["d", "c"]
+        (sql,) = (
+            store._db.connection()
+            .execute("SELECT sql FROM sqlite_master WHERE name = 'apps'")
+            .fetchone()
+        )
+        assert "AUTOINCREMENT" in sql
+    finally:
+        store.close()
