@@ -7,7 +7,6 @@ same job, but building and sending them cost more than the rest of a create
 (bench/README.md), and the pipeline uses a small part of them.
 """
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from urllib.parse import parse_qsl
 from werkzeug.http import HTTP_STATUS_CODES
 
 from mockserver.errors import ApiError
+from mockserver.jsontext import to_json
 
 StartResponse = Callable[..., Any]
 # The two headers WSGI passes without the HTTP_ prefix.
@@ -118,8 +118,7 @@ class Outgoing:
         """``payload`` as compact JSON; None means no body at all."""
         if payload is None:
             return cls(status)
-        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-        return cls(status, text.encode("utf-8"), "application/json", payload=payload)
+        return cls(status, to_json(payload), "application/json", payload=payload)
 
     @classmethod
     def error(cls, error: ApiError) -> "Outgoing":

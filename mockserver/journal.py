@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.database import SharedSqlite
+from mockserver.jsontext import to_json
 
 # seq is an entry's id, which must never repeat within a journal. Without
 # AUTOINCREMENT a new row gets the largest seq plus one, so the newest row is
@@ -78,8 +79,7 @@ class Journal:
                     entry["path"],
                     entry["status"],
                     entry["operation_id"],
-                    # ASCII escapes keep any string storable, lone surrogates included.
-                    json.dumps(rest, separators=(",", ":")),
+                    to_json(rest).decode("utf-8"),
                     entry["body"],  # decoded from bytes: no lone surrogates
                 ),
             )

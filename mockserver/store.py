@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.database import SharedSqlite
+from mockserver.jsontext import to_json
 
 App = dict[str, Any]
 Scheme = dict[str, Any]
@@ -93,7 +94,7 @@ class Page:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return to_json(value).decode("utf-8")
 
 
 class Store:
