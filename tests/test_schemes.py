@@ -45,6 +45,16 @@ def test_create_fills_in_rule_defaults_and_trims(client: ContractClient) -> None
     assert client.get(SCHEMES).get_json()["schemes"][0] == scheme
 
 
+def test_a_limit_past_64_bits_is_kept_exactly(client: ContractClient) -> None:
+    """JSON has no integer limit, and the contract sets none for max_requests."""
+    huge = 2**70 + 1
+    created = create_scheme(client, rules=[{**BURST, "max_requests": huge}])
+    assert created.status_code == 200
+    assert created.get_json()["rules"][0]["max_requests"] == huge
+    stored = client.get(f"{SCHEMES}/burst").get_json()
+    assert stored["rules"][0]["max_requests"] == huge
+
+
 @pytest.mark.parametrize(
     ("fields", "message", "field"),
     [
