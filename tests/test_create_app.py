@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ContractClient
+from conftest import AUTH, ContractClient
 
 from mockserver.ids import decode
 
@@ -277,6 +277,25 @@ def test_a_body_over_2_mb_is_413(client: ContractClient) -> None:
 def test_a_body_just_under_2_mb_is_accepted(client: ContractClient) -> None:
     response = client.create(description="x" * (2 * 1024 * 1024 - 200))
     assert response.status_code == 200
+
+
+def test_a_content_length_that_is_not_a_number_is_400(client: ContractClient) -> None:
+    response = client.post(
+        APPS,
+        data=b'{"app_slug": "x"}',
+        headers={"Content-Type": "application/json"},
+        environ_overrides={"CONTENT_LENGTH": "seventeen"},
+    )
+    assert "Content-Length" in only_error(response, 400)["detail"]
+
+
+def test_head_answers_the_get_headers_without_a_body(client: ContractClient) -> None:
+    got = client.get(APPS)  # checked against the contract like every response
+    head = client.app.test_client().head(APPS, headers=AUTH)
+    assert head.status_code == got.status_code == 200
+    assert head.data == b""
+    assert head.headers["Content-Length"] == got.headers["Content-Length"] != "0"
+    assert head.headers["Content-Type"] == got.headers["Content-Type"]
 
 
 def test_unknown_path_is_404(client: ContractClient) -> None:
