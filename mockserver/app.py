@@ -18,7 +18,7 @@ from mockserver.ids import MAX_MACHINE_ID, ProcessSnowflakes
 from mockserver.journal import Journal
 from mockserver.pipeline import Pipeline
 from mockserver.ratelimits import complete_rule
-from mockserver.router import Router
+from mockserver.router import Router, spec_methods
 from mockserver.spec import Spec, load_spec
 from mockserver.store import Store
 from mockserver.ui import register_ui
@@ -75,6 +75,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["mockserver.spec"] = spec
     register_ui(app, spec, context, settings)
     cors = CorsPolicy(frozenset(settings.cors_origins or ()) or None)
+
+    def page_methods(path: str) -> list[str] | None:
+        return spec_methods(app.url_map.bind("localhost").allowed_methods(path)) or None
+
     # Flask's documented way to put WSGI in front of it; Flask stays the app.
-    app.wsgi_app = Pipeline(router, context, settings, cors, pages=app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = Pipeline(  # type: ignore[method-assign]
+        router, context, settings, cors, pages=app.wsgi_app, page_methods=page_methods
+    )
     return app

@@ -3,8 +3,9 @@
 By default any origin may; ``--cors-origin`` (repeatable) restricts it, and a
 refused origin gets no CORS headers at all (the browser then blocks the
 call, as a misconfigured real API would). Preflights are answered here, with
-the methods the spec has for the path; actual responses, errors included,
-carry the allow-origin header.
+the methods the spec has for the path (for the pages, the methods they
+answer); actual responses, errors and pages included, carry the
+allow-origin header.
 """
 
 from mockserver.errors import ApiError
@@ -39,14 +40,15 @@ class CorsPolicy:
             ]
         return outgoing
 
-    def decorate(self, incoming: Incoming, outgoing: Outgoing) -> None:
-        """Let an allowed origin read the answer, errors included."""
+    def headers_for(self, incoming: Incoming) -> list[tuple[str, str]]:
+        """The headers that let an allowed origin read an answer, errors included."""
         origin = incoming.header("Origin")
-        outgoing.headers.append(("Vary", "Origin"))
-        if self.allows(origin):
-            assert origin is not None
-            outgoing.headers += [
-                ("Access-Control-Allow-Origin", origin),
-                ("Access-Control-Allow-Credentials", "true"),
-                ("Access-Control-Expose-Headers", EXPOSED_HEADERS),
-            ]
+        if not self.allows(origin):
+            return [("Vary", "Origin")]
+        assert origin is not None
+        return [
+            ("Vary", "Origin"),
+            ("Access-Control-Allow-Origin", origin),
+            ("Access-Control-Allow-Credentials", "true"),
+            ("Access-Control-Expose-Headers", EXPOSED_HEADERS),
+        ]

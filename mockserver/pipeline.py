@@ -23,7 +23,7 @@ from mockserver.clock import format_timestamp
 from mockserver.config import MAX_BODY_BYTES, Settings
 from mockserver.cors import CorsPolicy
 from mockserver.errors import ApiError
-from mockserver.exchange import Incoming, Outgoing, StartResponse, request_path
+from mockserver.exchange import Incoming, Outgoing, StartResponse
 from mockserver.handlers import Call, Context, Document
 from mockserver.logs import RequestLog
 from mockserver.prefer import forced_response, read_preferences
@@ -59,7 +59,7 @@ def read_json_body(operation: Operation, incoming: Incoming) -> Any:
     return body
 
 
-def serve(
+def handle(
     route: Route, context: Context, incoming: Incoming, path_params: dict[str, str]
 ) -> Outgoing:
     """One matched request through authentication, validation and its handler."""
@@ -121,7 +121,8 @@ def journal_entry(
 
 
 class Pipeline:
-    """The WSGI app: every operation of the served specs; the rest goes to ``pages``."""
+    """The WSGI app: every operation of the served specs; the pages for people
+    (:func:`is_ui_path`) go to ``pages``, which answers ``page_methods(path)``."""
 
     def __init__(
         self,
@@ -130,22 +131,24 @@ class Pipeline:
         settings: Settings,
         cors: CorsPolicy,
         pages: WsgiApp,
+        page_methods: Callable[[str], list[str] | None],
     ) -> None:
         self._router = router
         self._context = context
         self._cors = cors
         self._pages = pages
+        self._page_methods = page_methods
         self._delay_ms = settings.delay_ms
         self._delays = random.Random(settings.seed)
         self._log = RequestLog(settings.log_format)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        if is_ui_path(request_path(environ)):
-            return self._pages(environ, start_response)
         incoming = Incoming(environ, MAX_BODY_BYTES)
+        if is_ui_path(incoming.path):
+            return self._serve_page(incoming, start_response)
         route, outgoing = self._respond(incoming)
-        self._cors.decorate(incoming, outgoing)
+        outgoing.headers += self._cors.headers_for(incoming)
         # The admin API is tooling, not the API: no latency, no journal, no log.
         if not incoming.path.startswith(ADMIN_PREFIX):
             self._delay(incoming)
@@ -153,13 +156,29 @@ class Pipeline:
             self._record(incoming, outgoing, operation_id, started)
         return outgoing.send(start_response, incoming.method)
 
+    def _serve_page(self, incoming: Incoming, start_response: StartResponse) -> Iterable[bytes]:
+        """A page, with the same CORS as the API (a frontend may fetch the spec)."""
+        cors_headers = self._cors.headers_for(incoming)
+        if incoming.method == "OPTIONS":
+            try:
+                outgoing = self._cors.preflight(incoming, self._page_methods(incoming.path))
+            except ApiError as error:
+                outgoing = Outgoing.error(error)
+            outgoing.headers += cors_headers
+            return outgoing.send(start_response, incoming.method)
+
+        def start_with_cors(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            return start_response(status, [*headers, *cors_headers], *exc_info)
+
+        return self._pages(incoming.environ, start_with_cors)
+
     def _respond(self, incoming: Incoming) -> tuple[Route | None, Outgoing]:
         route = None
         try:
             if incoming.method == "OPTIONS":
                 return None, self._cors.preflight(incoming, self._router.methods_for(incoming.path))
             route, path_params = self._router.match(incoming.method, incoming.path)
-            return route, serve(route, self._context, incoming, path_params)
+            return route, handle(route, self._context, incoming, path_params)
         except ApiError as error:
             return route, Outgoing.error(error)
         except Exception:

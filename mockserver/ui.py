@@ -35,6 +35,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from mockserver.config import Settings
 from mockserver.errors import ApiError
 from mockserver.handlers import Context
+from mockserver.jsontext import to_json
 from mockserver.router import spec_methods
 from mockserver.spec import HTTP_METHODS, Spec
 
@@ -189,7 +190,7 @@ def register_ui(app: Flask, spec: Spec, context: Context, settings: Settings) ->
 
 
 def _envelope(error: ApiError) -> Response:
-    return Response(json.dumps(error.envelope()), status=error.status, mimetype="application/json")
+    return Response(to_json(error.envelope()), status=error.status, mimetype="application/json")
 
 
 def _http_error(error: HTTPException) -> Response:

@@ -1,5 +1,6 @@
 """POST /api-auth/apps over HTTP: what a client sees for good and bad requests."""
 
+import io
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -287,6 +288,33 @@ def test_a_content_length_that_is_not_a_number_is_400(client: ContractClient) ->
         environ_overrides={"CONTENT_LENGTH": "seventeen"},
     )
     assert "Content-Length" in only_error(response, 400)["detail"]
+
+
+def test_without_a_length_no_body_is_read_unless_the_server_says_it_ends(
+    client: ContractClient,
+) -> None:
+    """PEP 3333: without Content-Length, wsgi.input may be read to its end only
+    when the server sets wsgi.input_terminated; otherwise a GET would wait for
+    a body that never comes."""
+
+    class NeverEnds(io.RawIOBase):
+        reads = 0
+
+        def read(self, size: int = -1) -> bytes:
+            self.reads += 1
+            return b""
+
+    stream = NeverEnds()
+    response = client.get(
+        APPS,
+        environ_overrides={
+            "wsgi.input": stream,
+            "wsgi.input_terminated": False,
+            "CONTENT_LENGTH": "",
+        },
+    )
+    assert response.status_code == 200
+    assert stream.reads == 0
 
 
 def test_head_answers_the_get_headers_without_a_body(client: ContractClient) -> None:

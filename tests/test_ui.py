@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from contract import assert_conforms
 from flask.testing import FlaskClient
 
 from mockserver import Settings, create_app
@@ -154,6 +155,23 @@ def test_ui_pages_are_not_journalled(browser: FlaskClient) -> None:
             browser.get(url)
     journal = browser.get("/__admin/requests").get_json()["requests"]
     assert [(entry["method"], entry["path"]) for entry in journal] == []
+
+
+def test_pages_answer_cross_origin_calls_like_the_api(browser: FlaskClient) -> None:
+    """A frontend on another port may fetch the spec the docs serve."""
+    origin = {"Origin": "http://localhost:5173"}
+    spec = browser.get(f"{DOCS}/openapi.json", headers=origin)
+    assert spec.status_code == 200
+    assert spec.headers["Access-Control-Allow-Origin"] == origin["Origin"]
+    assert "Origin" in spec.headers["Vary"]
+    preflight = browser.options(
+        f"{DOCS}/openapi.json", headers={**origin, "Access-Control-Request-Method": "GET"}
+    )
+    assert preflight.status_code == 204 and not preflight.data
+    assert preflight.headers["Allow"] == preflight.headers["Access-Control-Allow-Methods"] == "GET"
+    missing = browser.get(f"{DOCS}/static/nothing-here.js", headers=origin)
+    assert missing.headers["Access-Control-Allow-Origin"] == origin["Origin"]
+    assert_conforms("GET", f"{DOCS}/static/nothing-here.js", 404, missing.headers, missing.json)
 
 
 @pytest.mark.parametrize(
