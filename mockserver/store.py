@@ -93,6 +93,13 @@ class Page:
     has_more: bool
 
 
+@dataclass(frozen=True)
+class _CachedSchemes:
+    signal: int  # the shared change counter, read before the schemes were read
+    version: int  # schemes_version in the database
+    schemes: list[Scheme]
+
+
 def _dump(value: Any) -> str:
     return to_json(value).decode("utf-8")
 
@@ -185,7 +192,7 @@ class Store:
         Process slots are kept, so ids made after a reset stay unique.
         Returns whether anything was loaded.
         """
-        with self._db.transaction() as db:
+        with self._db.transaction(counted=True) as db:
             if only_if_new and self._meta("seeded"):
                 return False
             db.execute("DELETE FROM apps")
@@ -305,7 +312,7 @@ class Store:
 
     def insert_scheme(self, scheme: Scheme) -> None:
         """Store a new scheme with its rules, or raise SlugTaken and store nothing."""
-        with self._db.transaction() as db:
+        with self._db.transaction(counted=True) as db:
             self._insert_scheme(db, scheme)
             self._schemes_changed()
 
@@ -341,18 +348,36 @@ class Store:
 
     def _cached_schemes(self) -> list[Scheme]:
         """Schemes are read on every app response but rarely written: each
-        process keeps them until the ``schemes_version`` counter, bumped by
-        every scheme write in any process, says they changed."""
+        thread keeps them while nothing says that they changed.
+
+        Every scheme write in any process is a counted transaction, so while
+        the shared change counter (database.py) stays at the even value it had
+        when the copy was taken, the copy is current: one memory read instead
+        of a query (Store.get_scheme 8.5 -> 0.9 us; 13 -> 0.9 us while another
+        process creates apps). When it moved or is odd, the ``schemes_version``
+        in the database, bumped by the same transactions, decides as before.
+        A process of an earlier mockserver sharing the file at the same time
+        moves no counter: its scheme writes would go unseen here until one of ours.
+        """
+        # Read first: a write committing after this moves the counter past it.
+        # (A forked child may keep its parent's copy: the counter is shared too.)
+        signal = self._db.changes.read()
+        cached: _CachedSchemes | None = getattr(self._db.local, "schemes", None)
+        if cached is not None and cached.signal == signal and signal % 2 == 0:
+            return cached.schemes
         version = self._meta("schemes_version") or 0
-        cached = getattr(self._db.local, "schemes", None)
-        if cached is None or cached[0] != version:
+        if cached is None or cached.version != version:
             with self._db.snapshot() as db:
                 version = self._meta("schemes_version") or 0
-                cached = (version, self._read_schemes(db))
-            self._db.local.schemes = cached
-        return cached[1]
+                cached = _CachedSchemes(signal, version, self._read_schemes(db))
+        else:
+            cached = _CachedSchemes(signal, version, cached.schemes)
+        self._db.local.schemes = cached
+        return cached.schemes
 
     def _schemes_changed(self) -> None:
+        """Bump schemes_version, in a counted transaction: what readers go by
+        when the change counter cannot tell (odd, or moved by another write)."""
         self._db.connection().execute(
             "INSERT INTO meta (key, value) VALUES ('schemes_version', 1) "
             "ON CONFLICT (key) DO UPDATE SET value = value + 1"
@@ -360,7 +385,7 @@ class Store:
 
     def update_scheme(self, slug: str, change: Callable[[Scheme], Scheme]) -> Scheme | None:
         """Replace a scheme by ``change(scheme)`` in one transaction; None if absent."""
-        with self._db.transaction() as db:
+        with self._db.transaction(counted=True) as db:
             found = self._read_schemes(db, slug)
             if not found:
                 return None
@@ -375,7 +400,7 @@ class Store:
 
     def delete_scheme(self, slug: str) -> bool:
         """Delete a scheme; False if there is none, SchemeInUse if a live app names it."""
-        with self._db.transaction() as db:
+        with self._db.transaction(counted=True) as db:
             if db.execute(
                 "SELECT 1 FROM apps"
                 " WHERE rate_limit_scheme_slug = ? AND deleted_at IS NULL LIMIT 1",

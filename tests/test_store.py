@@ -203,3 +203,56 @@ def test_a_state_made_with_an_autoincrement_apps_table_works_as_before(tmp_path:
         assert "AUTOINCREMENT" in sql
     finally:
         store.close()
+
+
+def test_a_scheme_change_by_another_store_is_seen_at_once(tmp_path: Path) -> None:
+    # Two stores on one file stand for two processes: their caches and
+    # connections are separate, only the file and the change counter are shared.
+    reader, writer = Store(tmp_path / "state.sqlite3"), Store(tmp_path / "state.sqlite3")
+    try:
+        writer.insert_scheme(scheme())
+        assert reader.get_scheme("s")["name"] == "S"
+        writer.update_scheme("s", lambda current: {**current, "name": "New"})
+        assert reader.get_scheme("s")["name"] == "New"
+        writer.delete_scheme("s")
+        assert reader.get_scheme("s") is None
+        writer.load([scheme("t")], [], only_if_new=False)
+        assert [kept["slug"] for kept in reader.list_schemes()] == ["t"]
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_cached_schemes_cost_no_query_until_a_writer_dies_half_way(tmp_path: Path) -> None:
+    reader, writer = Store(tmp_path / "state.sqlite3"), Store(tmp_path / "state.sqlite3")
+    statements: list[str] = []
+    reader._db.connection().set_trace_callback(statements.append)
+    try:
+        writer.insert_scheme(scheme())
+        assert reader.get_scheme("s")["name"] == "S"
+        statements.clear()
+        assert reader.get_scheme("s")["name"] == "S"
+        writer.insert_app(app())  # not a scheme change
+        assert reader.get_scheme("s")["name"] == "S"
+        assert statements == []
+
+        # A writer makes the counter odd, commits a scheme change, and dies
+        # before making the counter even again.
+        dying = writer._db.changes.counting()  # kept: collecting it would run its finally
+        dying.__enter__()
+        with writer._db.transaction() as db:
+            db.execute("UPDATE schemes SET name = 'Renamed' WHERE slug = 's'")
+            writer._schemes_changed()
+        assert reader.get_scheme("s")["name"] == "Renamed"
+        statements.clear()
+        assert reader.get_scheme("s")["name"] == "Renamed"
+        assert statements != []  # while the counter is odd, the database decides
+
+        writer.insert_scheme(scheme("t"))  # the next counted write makes it even
+        assert reader.get_scheme("t") is not None
+        statements.clear()
+        assert reader.get_scheme("t") is not None
+        assert statements == []
+    finally:
+        reader.close()
+        writer.close()
