@@ -43,8 +43,7 @@ def command(server: str, port: int) -> list[str]:
 
 
 def settings_json(state_dir: Path) -> str:
-    from mockserver.config import Settings
-    from mockserver.wsgi import SETTINGS_VARIABLE
+    from mockserver.config import SETTINGS_VARIABLE, Settings
 
     assert SETTINGS_VARIABLE == "MOCKSERVER_SETTINGS"
     return Settings(state_path=state_dir / "state.sqlite3").to_json()

@@ -11,18 +11,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from granian.log import LogLevels
 
 from mockserver import __version__
 from mockserver.clock import parse_timestamp
-from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, Settings
-from mockserver.fixtures import FixtureError
+from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, SETTINGS_VARIABLE, Settings
 from mockserver.logs import LOG_FORMATS
 from mockserver.resources import default_fixtures_dir, default_spec_path
-from mockserver.spec import SpecError
-from mockserver.store import StoreError
 
 EXIT_BAD_CONFIGURATION = 2
 
@@ -266,26 +264,64 @@ def _worker_count(args: argparse.Namespace) -> int:
     return os.cpu_count() or 1
 
 
+class SettingsRefused(Exception):
+    """``serve`` cannot start with these settings; the message says why."""
+
+
+def check_settings(settings_json: str, answer: Connection) -> None:
+    """Build the app once, in a short-lived process, and answer ("ok", the
+    dev key) or ("error", what is wrong).
+
+    So bad settings stop start-up before any worker exists, and a new state
+    gets its fixtures; the supervisor, which lives as long as the server,
+    keeps none of the app (about 40 MiB, bench/README.md).
+    """
+    from mockserver.app import create_app
+    from mockserver.fixtures import FixtureError
+    from mockserver.spec import SpecError
+    from mockserver.store import StoreError
+
+    try:
+        app = create_app(Settings.from_json(settings_json))
+    except (SpecError, FixtureError, StoreError) as error:
+        answer.send(("error", str(error)))
+        return
+    context = app.extensions["mockserver"]
+    context.store.close()
+    context.journal.close()
+    answer.send(("ok", context.fixtures.default_key))
+
+
+def _checked_dev_key(settings: Settings) -> str:
+    """The dev key of valid settings; SettingsRefused saying why otherwise."""
+    spawn = multiprocessing.get_context("spawn")
+    receiving, sending = spawn.Pipe(duplex=False)
+    checker = spawn.Process(target=check_settings, args=(settings.to_json(), sending))
+    checker.start()
+    sending.close()
+    try:
+        outcome, detail = receiving.recv()
+    except EOFError:  # it died; its traceback is on stderr
+        outcome, detail = "error", "the settings check failed unexpectedly (see above)"
+    finally:
+        checker.join()
+    if outcome != "ok":
+        raise SettingsRefused(detail)
+    return str(detail)
+
+
 def serve(args: argparse.Namespace) -> int:
     from granian import Granian
     from granian.constants import Interfaces
-
-    from mockserver.app import create_app
-    from mockserver.wsgi import SETTINGS_VARIABLE
 
     workers = _worker_count(args)
     with tempfile.TemporaryDirectory(prefix="mockserver-") as scratch:
         settings = _serve_settings(args, Path(scratch))
         try:
-            # Built once here so that bad settings stop start-up before any
-            # worker exists; this also loads the fixtures into a new state.
-            app = create_app(settings)
-        except (SpecError, FixtureError, StoreError) as error:
-            print(f"mockserver: cannot start:\n{error}", file=sys.stderr)
+            dev_key = _checked_dev_key(settings)
+        except SettingsRefused as refused:
+            print(f"mockserver: cannot start:\n{refused}", file=sys.stderr)
             return EXIT_BAD_CONFIGURATION
-        context = app.extensions["mockserver"]
-        context.store.close()
-        context.journal.close()
         try:
             port = _port_to_listen_on(args.host, args.port)
         except OSError as error:
@@ -318,7 +354,7 @@ def serve(args: argparse.Namespace) -> int:
             # so that whoever waits for this line can connect straight away.
             _wait_until_listening(args.host, port)
             print(f"mockserver {__version__} listening on http://{host}:{port}", flush=True)
-            print(f"dev key: Authorization: Bearer {context.fixtures.default_key}", flush=True)
+            print(f"dev key: Authorization: Bearer {dev_key}", flush=True)
             print(f"workers: {workers}; state: {args.state or 'temporary'}", flush=True)
 
         server.on_startup(

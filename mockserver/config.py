@@ -9,6 +9,8 @@ from mockserver.resources import default_fixtures_dir, default_spec_path
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4010
+# Where `mockserver serve` hands its settings (JSON) to its worker processes.
+SETTINGS_VARIABLE = "MOCKSERVER_SETTINGS"
 # The real backend refuses bodies over 2 MB with 413.
 MAX_BODY_BYTES = 2 * 1024 * 1024
 

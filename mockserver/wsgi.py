@@ -9,10 +9,8 @@ import os
 from typing import Any
 
 from mockserver.app import create_app
-from mockserver.config import Settings
+from mockserver.config import SETTINGS_VARIABLE, Settings
 from mockserver.reload import ReloadingApp
-
-SETTINGS_VARIABLE = "MOCKSERVER_SETTINGS"
 
 
 def app_from_environment() -> Any:
