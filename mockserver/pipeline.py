@@ -145,27 +145,22 @@ class Pipeline:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         incoming = Incoming(environ, MAX_BODY_BYTES)
-        if is_ui_path(incoming.path):
+        if is_ui_path(incoming.path) and incoming.method != "OPTIONS":
             return self._serve_page(incoming, start_response)
         route, outgoing = self._respond(incoming)
         outgoing.headers += self._cors.headers_for(incoming)
-        # The admin API is tooling, not the API: no latency, no journal, no log.
-        if not incoming.path.startswith(ADMIN_PREFIX):
+        # The admin API and the pages are tooling, not the API: no latency,
+        # no journal, no log.
+        if not (incoming.path.startswith(ADMIN_PREFIX) or is_ui_path(incoming.path)):
             self._delay(incoming)
             operation_id = route.operation.operation_id if route is not None else None
             self._record(incoming, outgoing, operation_id, started)
         return outgoing.send(start_response, incoming.method)
 
     def _serve_page(self, incoming: Incoming, start_response: StartResponse) -> Iterable[bytes]:
-        """A page, with the same CORS as the API (a frontend may fetch the spec)."""
+        """A page from Flask, with the same CORS as the API (a frontend may
+        fetch the spec); its preflights are answered like the API's."""
         cors_headers = self._cors.headers_for(incoming)
-        if incoming.method == "OPTIONS":
-            try:
-                outgoing = self._cors.preflight(incoming, self._page_methods(incoming.path))
-            except ApiError as error:
-                outgoing = Outgoing.error(error)
-            outgoing.headers += cors_headers
-            return outgoing.send(start_response, incoming.method)
 
         def start_with_cors(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             return start_response(status, [*headers, *cors_headers], *exc_info)
@@ -176,7 +171,10 @@ class Pipeline:
         route = None
         try:
             if incoming.method == "OPTIONS":
-                return None, self._cors.preflight(incoming, self._router.methods_for(incoming.path))
+                methods_for = (
+                    self._page_methods if is_ui_path(incoming.path) else self._router.methods_for
+                )
+                return None, self._cors.preflight(incoming, methods_for(incoming.path))
             route, path_params = self._router.match(incoming.method, incoming.path)
             return route, handle(route, self._context, incoming, path_params)
         except ApiError as error:
