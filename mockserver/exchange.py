@@ -21,6 +21,12 @@ from mockserver.jsontext import to_json
 StartResponse = Callable[..., Any]
 # The two headers WSGI passes without the HTTP_ prefix.
 _UNPREFIXED = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
+# A refused body up to this size is read and dropped, so that the client can
+# finish sending it and then read the 413: one refused unread made granian
+# close the connection while the client was still writing (a broken pipe
+# instead of the answer). Past this size it is not worth reading.
+_DRAIN_LIMIT = 16 * 1024 * 1024
+_DRAIN_CHUNK = 64 * 1024
 # Statuses whose answer never has a body (RFC 9110, 6.4.1).
 _NO_BODY = frozenset({204, 304})
 
@@ -100,12 +106,15 @@ class Incoming:
                 raise ApiError.single(400, detail="Content-Length is not a number.")
             length = int(declared)
             if length > limit:
+                if length <= _DRAIN_LIMIT:
+                    _drain(stream, length)
                 raise ApiError.single(413)
             return stream.read(length) if length > 0 else b""
         if not self.environ.get("wsgi.input_terminated"):
             return b""
         read = stream.read(limit + 1)
         if len(read) > limit:
+            _drain(stream, _DRAIN_LIMIT - len(read))
             raise ApiError.single(413)
         return read
 
@@ -115,6 +124,15 @@ class Incoming:
             return self.body()
         except ApiError:
             return b""
+
+
+def _drain(stream: Any, at_most: int) -> None:
+    """Read and drop up to ``at_most`` bytes, stopping at the end of the body."""
+    while at_most > 0:
+        chunk = stream.read(min(_DRAIN_CHUNK, at_most))
+        if not chunk:
+            return
+        at_most -= len(chunk)
 
 
 @dataclass

@@ -275,6 +275,23 @@ def test_a_body_over_2_mb_is_413(client: ContractClient) -> None:
     assert only_error(response, 413)["message"] == "Request failed"
 
 
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_refused_oversize_body_is_read_to_its_end(client: ContractClient, declared) -> None:
+    """So that the client can finish sending it and read the 413: a body
+    refused unread let the server close the connection while the client was
+    still writing, and the client saw a broken pipe instead of the answer."""
+    body = b"x" * (3 * 1024 * 1024)
+    stream = io.BytesIO(body)
+    length = {"CONTENT_LENGTH": str(len(body))} if declared else {"CONTENT_LENGTH": ""}
+    response = client.post(
+        APPS,
+        headers={"Content-Type": "application/json"},
+        environ_overrides={"wsgi.input": stream, "wsgi.input_terminated": True, **length},
+    )
+    only_error(response, 413)
+    assert stream.tell() == len(body)
+
+
 def test_a_body_just_under_2_mb_is_accepted(client: ContractClient) -> None:
     response = client.create(description="x" * (2 * 1024 * 1024 - 200))
     assert response.status_code == 200
