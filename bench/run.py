@@ -513,7 +513,7 @@ class IdCheck:
 
     @classmethod
     def of(cls, ids: Sequence[str]) -> IdCheck:
-        from mockserver.ids import decode
+        from mockserver.backend.ids import decode
 
         counts = Counter(ids)
         return cls(

@@ -2,7 +2,7 @@
 
     python bench/servers.py             # 3 alternating rounds, 10 s of creates each
 
-Both serve the same app, ``mockserver.wsgi:app_from_environment``, with two
+Both serve the same app, ``mockserver.serving.wsgi:app_from_environment``, with two
 worker processes and the same settings (given as JSON in MOCKSERVER_SETTINGS,
 with a state file in a temporary directory, as ``mockserver serve`` does), and
 both get the create load of bench/create.lua. gunicorn is not a dependency of
@@ -34,11 +34,11 @@ def command(server: str, port: int) -> list[str]:
             *(sys.executable, "-m", "granian"),
             *("--interface", "wsgi", "--workers", str(WORKERS), "--blocking-threads", "1"),
             *("--host", run.HOST, "--port", str(port)),
-            *("--factory", "mockserver.wsgi:app_from_environment"),
+            *("--factory", "mockserver.serving.wsgi:app_from_environment"),
         ]
     return [
         *(sys.executable, "-m", "gunicorn", "-w", str(WORKERS)),
-        *("-b", f"{run.HOST}:{port}", "mockserver.wsgi:app_from_environment()"),
+        *("-b", f"{run.HOST}:{port}", "mockserver.serving.wsgi:app_from_environment()"),
     ]
 
 

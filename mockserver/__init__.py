@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 from mockserver.config import Settings
 
 if TYPE_CHECKING:
-    from mockserver.app import create_app
+    from mockserver.serving.app import create_app
 
 
 def __getattr__(name: str) -> Any:
     """``create_app`` is imported on first use: it brings Flask and the
     validators, which the ``serve`` supervisor does not need (PEP 562)."""
     if name == "create_app":
-        from mockserver.app import create_app
+        from mockserver.serving.app import create_app
 
         return create_app
     raise AttributeError(f"module 'mockserver' has no attribute {name!r}")

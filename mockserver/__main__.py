@@ -2,7 +2,7 @@
 
 import sys
 
-from mockserver.cli import main
+from mockserver.serving.cli import main
 
 # Guarded: worker processes may import this module again as __mp_main__.
 if __name__ == "__main__":

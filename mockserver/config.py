@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from mockserver.resources import default_fixtures_dir, default_spec_path
+from mockserver.contract.resources import default_fixtures_dir, default_spec_path
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4010

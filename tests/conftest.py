@@ -11,7 +11,7 @@ from contract import assert_conforms
 from flask import Flask
 
 from mockserver import Settings, create_app
-from mockserver.resources import default_fixtures_dir
+from mockserver.contract.resources import default_fixtures_dir
 
 pytest_plugins = ["pytester"]
 

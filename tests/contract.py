@@ -12,9 +12,9 @@ from typing import Any
 
 from jsonschema import FormatChecker
 
-from mockserver.admin import ADMIN_SPEC_PATH
-from mockserver.resources import default_spec_path
-from mockserver.spec import Spec, escape_pointer_token, load_spec
+from mockserver.contract.resources import default_spec_path
+from mockserver.contract.spec import Spec, escape_pointer_token, load_spec
+from mockserver.tooling.admin import ADMIN_SPEC_PATH
 
 FORMATS = FormatChecker()
 

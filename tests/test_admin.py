@@ -22,7 +22,7 @@ def test_the_admin_api_serves_its_own_openapi_document(client: ContractClient) -
     response = client.get(f"{ADMIN}/openapi.yaml", auth=None)
     document = yaml.safe_load(response.get_data(as_text=True))
     assert "/__admin/requests" in document["paths"]
-    wacht = client.app.extensions["mockserver.spec"].document
+    wacht = client.app.extensions["mockserver.contract.spec"].document
     assert not any(path.startswith("/__admin") for path in wacht["paths"])
 
 

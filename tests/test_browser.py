@@ -24,7 +24,7 @@ from browser_support import (
 )
 from contract import assert_conforms
 
-from mockserver.testing import RunningServer, run_server
+from mockserver.tooling.testing import RunningServer, run_server
 
 DEV_KEY = "sk_test_mock"
 ADMIN_TOKEN = "inspector-secret-token"

@@ -11,7 +11,7 @@ from flask import Flask, jsonify
 from local_servers import serving
 from werkzeug.serving import make_server
 
-from mockserver.testing import run_server
+from mockserver.tooling.testing import run_server
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from contract import assert_conforms
 
-from mockserver.app import create_app
+from mockserver.backend.ids import decode
 from mockserver.config import Settings
-from mockserver.ids import decode
-from mockserver.testing import run_server
+from mockserver.serving.app import create_app
+from mockserver.tooling.testing import run_server
 
 CREATE = {"app_slug": "cli-app", "name": "CLI app", "key_prefix": "sk_live"}
 
@@ -114,7 +114,7 @@ def test_bad_options_exit_with_code_2_and_say_why(args: list[str], message: str)
 
 
 def test_serve_marks_only_its_own_scratch_state_as_temporary(tmp_path: Path) -> None:
-    from mockserver.cli import _serve_settings, build_parser
+    from mockserver.serving.cli import _serve_settings, build_parser
 
     scratch = _serve_settings(build_parser().parse_args(["serve"]), tmp_path)
     assert scratch.state_path == tmp_path / "state.sqlite3"

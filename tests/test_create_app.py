@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import AUTH, ContractClient
 
-from mockserver.ids import decode
+from mockserver.backend.ids import decode
 
 APPS = "/api-auth/apps"
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -65,9 +65,9 @@ def test_create_echoes_the_request_and_fills_in_the_rest(client: ContractClient)
 def test_every_documented_field_is_sent_even_when_null(client: ContractClient) -> None:
     app = client.create().get_json()
     assert set(app) == set(
-        client.app.extensions["mockserver.spec"].document["components"]["schemas"]["ApiAuthApp"][
-            "properties"
-        ]
+        client.app.extensions["mockserver.contract.spec"].document["components"]["schemas"][
+            "ApiAuthApp"
+        ]["properties"]
     )
     assert app["description"] is None
     assert app["rate_limit_scheme_slug"] is None

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from contract import contract
 
-from mockserver.fixtures import FixtureError, load_fixtures
-from mockserver.resources import default_fixtures_dir
+from mockserver.backend.fixtures import FixtureError, load_fixtures
+from mockserver.contract.resources import default_fixtures_dir
 
 
 def edit(fixture_dir: Path, file_name: str, change) -> None:

@@ -14,10 +14,10 @@ from test_create_app import only_error
 from werkzeug.test import Client
 
 from mockserver import Settings, create_app
-from mockserver.logs import RequestLog
-from mockserver.reload import ReloadingApp
-from mockserver.resources import default_spec_path
-from mockserver.testing import run_server
+from mockserver.contract.resources import default_spec_path
+from mockserver.http.logs import RequestLog
+from mockserver.serving.reload import ReloadingApp
+from mockserver.tooling.testing import run_server
 
 APPS = "/api-auth/apps"
 ORIGIN = "http://localhost:5173"

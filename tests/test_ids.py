@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mockserver.app import machine_id_from
-from mockserver.clock import FrozenClock
-from mockserver.ids import EPOCH, MAX_MACHINE_ID, SnowflakeGenerator, decode
+from mockserver.backend.clock import FrozenClock
+from mockserver.backend.ids import EPOCH, MAX_MACHINE_ID, SnowflakeGenerator, decode
+from mockserver.serving.app import machine_id_from
 
 FROZEN = datetime(2026, 6, 28, 10, 15, 30, 123456, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from test_cli import CREATE, call
 
-from mockserver.testing import run_server
+from mockserver.tooling.testing import run_server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,7 @@ def test_installed_package_serves_from_any_directory(tmp_path: Path) -> None:
         [
             str(venv / "bin" / "python"),
             "-c",
-            "from mockserver.resources import default_spec_path, default_fixtures_dir;"
+            "from mockserver.contract.resources import default_spec_path, default_fixtures_dir;"
             "print(default_spec_path()); print(default_fixtures_dir())",
         ],
         capture_output=True,

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from mockserver.journal import Journal
+from mockserver.state.journal import Journal
 
 
 def entry(number: int, method: str = "GET") -> dict[str, Any]:
@@ -58,7 +58,7 @@ def test_a_journal_cleared_while_empty_starts_at_1(journal: Journal) -> None:
 
 
 def test_ids_keep_increasing_across_a_clear_and_trims(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("mockserver.journal._TRIM_EVERY", 2)  # trims run often
+    monkeypatch.setattr("mockserver.state.journal._TRIM_EVERY", 2)  # trims run often
     journal = Journal(tmp_path / "journal.sqlite3", size=1)
     seen: list[int] = []
     for number in range(10):

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from test_cli import call
 
-from mockserver.app import machine_id_from
-from mockserver.ids import decode
-from mockserver.testing import run_server
+from mockserver.backend.ids import decode
+from mockserver.serving.app import machine_id_from
+from mockserver.tooling.testing import run_server
 
 PROCESSES = 3
 # Same seed everywhere: every process prefers the same machine id, so only the

@@ -29,7 +29,7 @@ def test_ini_options_reach_the_server(pytester: pytest.Pytester, fixture_dir: Pa
     pytester.makepyfile(
         test_settings="""
         import json, urllib.request
-        from mockserver.ids import decode
+        from mockserver.backend.ids import decode
 
         def create(mockserver, slug):
             request = urllib.request.Request(

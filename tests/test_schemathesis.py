@@ -14,9 +14,9 @@ import schemathesis
 from schemathesis.schemas import BaseSchema
 
 from mockserver import create_app
-from mockserver.admin import ADMIN_SPEC_PATH
-from mockserver.checking import CONTRACT_CHECKS_CONFIG
-from mockserver.resources import default_spec_path
+from mockserver.contract.resources import default_spec_path
+from mockserver.tooling.admin import ADMIN_SPEC_PATH
+from mockserver.tooling.checking import CONTRACT_CHECKS_CONFIG
 
 CI_SEED = 20261128
 

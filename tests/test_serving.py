@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from contract import assert_conforms
 from test_cli import CREATE, call
 
-from mockserver.testing import run_server
+from mockserver.tooling.testing import run_server
 
 TWO_MB = 2 * 1024 * 1024
 

@@ -4,9 +4,9 @@ import pytest
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
-from mockserver.handlers import HANDLERS
-from mockserver.resources import default_spec_path
-from mockserver.spec import Spec, SpecError, load_spec
+from mockserver.backend.handlers import HANDLERS
+from mockserver.contract.resources import default_spec_path
+from mockserver.contract.spec import Spec, SpecError, load_spec
 
 
 def test_openapi_yaml_is_a_valid_openapi_3_1_document() -> None:

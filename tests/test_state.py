@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from test_cli import call
 
-from mockserver.testing import run_server
+from mockserver.tooling.testing import run_server
 
 APP = {"app_slug": "kept-app", "name": "Kept app", "key_prefix": "sk_live"}
 SCHEME = {

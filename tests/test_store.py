@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.store import _TABLES, SlugTaken, Store, StoreError
+from mockserver.state.store import _TABLES, SlugTaken, Store, StoreError
 
 RULE = {"unit": "minute", "duration": 1, "max_requests": 5}
 

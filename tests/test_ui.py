@@ -16,8 +16,8 @@ from contract import assert_conforms
 from flask.testing import FlaskClient
 
 from mockserver import Settings, create_app
-from mockserver.resources import default_spec_path
-from mockserver.ui import docs_document, is_ui_path
+from mockserver.contract.resources import default_spec_path
+from mockserver.tooling.pages import docs_document, is_ui_path
 
 DOCS = "/docs"
 INSPECTOR = "/__inspector"

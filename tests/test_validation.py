@@ -3,8 +3,8 @@
 import pytest
 from contract import contract
 
-from mockserver.errors import ApiError
-from mockserver.validation import parse_json_body, schema_problems
+from mockserver.contract.errors import ApiError
+from mockserver.contract.validation import parse_json_body, schema_problems
 
 
 def create_validator():

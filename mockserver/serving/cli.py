@@ -17,10 +17,10 @@ from pathlib import Path
 from granian.log import LogLevels
 
 from mockserver import __version__
-from mockserver.clock import parse_timestamp
+from mockserver.backend.clock import parse_timestamp
 from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, SETTINGS_VARIABLE, Settings
-from mockserver.logs import LOG_FORMATS
-from mockserver.resources import default_fixtures_dir, default_spec_path
+from mockserver.contract.resources import default_fixtures_dir, default_spec_path
+from mockserver.http.logs import LOG_FORMATS
 
 EXIT_BAD_CONFIGURATION = 2
 
@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from mockserver.checking import check
+    from mockserver.tooling.checking import check
 
     spec, fixtures = args.spec or default_spec_path(), args.fixtures or default_fixtures_dir()
     problems = check(spec, fixtures)
@@ -190,7 +190,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from mockserver.checking import verify
+    from mockserver.tooling.checking import verify
 
     return verify(
         args.base_url,
@@ -276,10 +276,10 @@ def check_settings(settings_json: str, answer: Connection) -> None:
     gets its fixtures; the supervisor, which lives as long as the server,
     keeps none of the app (about 40 MiB, bench/README.md).
     """
-    from mockserver.app import create_app
-    from mockserver.fixtures import FixtureError
-    from mockserver.spec import SpecError
-    from mockserver.store import StoreError
+    from mockserver.backend.fixtures import FixtureError
+    from mockserver.contract.spec import SpecError
+    from mockserver.serving.app import create_app
+    from mockserver.state.store import StoreError
 
     try:
         app = create_app(Settings.from_json(settings_json))
@@ -333,7 +333,7 @@ def serve(args: argparse.Namespace) -> int:
 
         os.environ[SETTINGS_VARIABLE] = settings.to_json()
         server = Granian(
-            "mockserver.wsgi:app_from_environment",
+            "mockserver.serving.wsgi:app_from_environment",
             factory=True,
             address=args.host,
             port=port,

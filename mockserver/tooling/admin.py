@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from mockserver import __version__
-from mockserver.handlers import Call, Context, Document, Handler
-from mockserver.journal import FILTERS
+from mockserver.backend.handlers import Call, Context, Document, Handler
+from mockserver.state.journal import FILTERS
 
 ADMIN_SPEC_PATH = Path(__file__).resolve().parent / "admin_openapi.yaml"
 

@@ -11,8 +11,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from mockserver.database import SharedSqlite
-from mockserver.jsontext import to_json
+from mockserver.contract.jsontext import to_json
+from mockserver.state.database import SharedSqlite
 
 # seq is an entry's id, which must never repeat within a journal. Without
 # AUTOINCREMENT a new row gets the largest seq plus one, so the newest row is

@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl
 
 from werkzeug.http import HTTP_STATUS_CODES
 
-from mockserver.errors import ApiError
-from mockserver.jsontext import to_json
+from mockserver.contract.errors import ApiError
+from mockserver.contract.jsontext import to_json
 
 StartResponse = Callable[..., Any]
 # The two headers WSGI passes without the HTTP_ prefix.

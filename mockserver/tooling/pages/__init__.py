@@ -3,8 +3,8 @@
 Registered by the app factory; both read what the server already has (the
 spec being served, the admin journal) and need nothing from the network:
 Swagger UI's files come from the ``flask-swagger-ui`` package, our own from
-``mockserver/ui/``. No page loads anything from another origin, and each is
-sent with a Content-Security-Policy that says so.
+``static/`` and ``templates/`` beside this file. No page loads anything from
+another origin, and each is sent with a Content-Security-Policy that says so.
 
 These pages are not part of the Wacht contract: every URL they use starts with
 one of :data:`UI_PREFIXES` (see :func:`is_ui_path`), so that the journal can
@@ -32,12 +32,12 @@ from flask import (
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Response as BaseResponse
 
+from mockserver.backend.handlers import Context
 from mockserver.config import Settings
-from mockserver.errors import ApiError
-from mockserver.handlers import Context
-from mockserver.jsontext import to_json
-from mockserver.router import spec_methods
-from mockserver.spec import HTTP_METHODS, Spec
+from mockserver.contract.errors import ApiError
+from mockserver.contract.jsontext import to_json
+from mockserver.contract.spec import HTTP_METHODS, Spec
+from mockserver.http.router import spec_methods
 
 logger = logging.getLogger("mockserver")
 
@@ -45,7 +45,7 @@ DOCS_PREFIX = "/docs"
 INSPECTOR_PREFIX = "/__inspector"
 UI_PREFIXES = (DOCS_PREFIX, INSPECTOR_PREFIX)
 
-_UI_DIR = Path(__file__).resolve().parent / "ui"
+_UI_DIR = Path(__file__).resolve().parent
 _STATIC_DIR = _UI_DIR / "static"
 # Swagger UI's own distribution, as the package ships it (its VERSION file names it).
 SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
@@ -127,7 +127,7 @@ def _asset(directory: Path, filename: str) -> Response:
 
 def _page_blueprint(name: str, prefix: str, render: Callable[[], Response]) -> Blueprint:
     """A page at ``prefix``, our static files below it, and ``prefix/`` redirected."""
-    blueprint = Blueprint(name, __name__, template_folder="ui/templates")
+    blueprint = Blueprint(name, __name__, template_folder="templates")
     blueprint.add_url_rule(prefix, "page", render, methods=["GET"])
 
     @blueprint.get(f"{prefix}/static/<path:filename>")

@@ -17,13 +17,13 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from mockserver.clock import format_timestamp, parse_timestamp
-from mockserver.ids import compose, ticks_at
-from mockserver.ratelimits import complete_rule, rule_problems
-from mockserver.records import new_app
-from mockserver.rules import RuleBroken, check_create_scope
-from mockserver.spec import SPEC_URI, Spec
-from mockserver.validation import display_name
+from mockserver.backend.clock import format_timestamp, parse_timestamp
+from mockserver.backend.ids import compose, ticks_at
+from mockserver.backend.ratelimits import complete_rule, rule_problems
+from mockserver.backend.records import new_app
+from mockserver.backend.rules import RuleBroken, check_create_scope
+from mockserver.contract.spec import SPEC_URI, Spec
+from mockserver.contract.validation import display_name
 
 FORMAT_URI = "urn:mockserver:fixture-format"
 FORMAT_PATH = Path(__file__).resolve().parent / "fixture_schema.yaml"

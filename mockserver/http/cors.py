@@ -8,8 +8,8 @@ answer); actual responses, errors and pages included, carry the
 allow-origin header.
 """
 
-from mockserver.errors import ApiError
-from mockserver.exchange import Incoming, Outgoing
+from mockserver.contract.errors import ApiError
+from mockserver.http.exchange import Incoming, Outgoing
 
 DEFAULT_ALLOWED_HEADERS = "Authorization, Content-Type, Prefer"
 # Readable by the page's script beyond the CORS-safelisted response headers.

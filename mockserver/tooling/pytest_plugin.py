@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from mockserver.testing import run_server
+from mockserver.tooling.testing import run_server
 
 _DEV_KEY = re.compile(r"Authorization: Bearer (\S+)")
 _INI_OPTIONS = {

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from mockserver.clock import Clock
+from mockserver.backend.clock import Clock
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 TICK = timedelta(milliseconds=10)

@@ -7,21 +7,21 @@ pipeline serves every operation of the specs, Flask the pages for people.
 
 from flask import Flask
 
-from mockserver.admin import ADMIN_HANDLERS, ADMIN_SPEC_PATH
-from mockserver.auth import authenticate, authenticate_admin
-from mockserver.clock import FrozenClock, SystemClock
+from mockserver.backend.clock import FrozenClock, SystemClock
+from mockserver.backend.fixtures import load_fixtures
+from mockserver.backend.handlers import HANDLERS, Context
+from mockserver.backend.ids import MAX_MACHINE_ID, ProcessSnowflakes
+from mockserver.backend.ratelimits import complete_rule
 from mockserver.config import Settings
-from mockserver.cors import CorsPolicy
-from mockserver.fixtures import load_fixtures
-from mockserver.handlers import HANDLERS, Context
-from mockserver.ids import MAX_MACHINE_ID, ProcessSnowflakes
-from mockserver.journal import Journal
-from mockserver.pipeline import Pipeline
-from mockserver.ratelimits import complete_rule
-from mockserver.router import Router, spec_methods
-from mockserver.spec import Spec, load_spec
-from mockserver.store import Store
-from mockserver.ui import register_ui
+from mockserver.contract.spec import Spec, load_spec
+from mockserver.http.auth import authenticate, authenticate_admin
+from mockserver.http.cors import CorsPolicy
+from mockserver.http.pipeline import Pages, Pipeline
+from mockserver.http.router import Router, spec_methods
+from mockserver.state.journal import Journal
+from mockserver.state.store import Store
+from mockserver.tooling.admin import ADMIN_HANDLERS, ADMIN_SPEC_PATH
+from mockserver.tooling.pages import is_ui_path, register_ui
 
 
 def machine_id_from(seed: int | None) -> int:
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app = Flask("mockserver")
     app.extensions["mockserver"] = context
-    app.extensions["mockserver.spec"] = spec
+    app.extensions["mockserver.contract.spec"] = spec
     register_ui(app, spec, context, settings)
     cors = CorsPolicy(frozenset(settings.cors_origins or ()) or None)
 
@@ -81,6 +81,6 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     # Flask's documented way to put WSGI in front of it; Flask stays the app.
     app.wsgi_app = Pipeline(  # type: ignore[method-assign]
-        router, context, settings, cors, pages=app.wsgi_app, page_methods=page_methods
+        router, context, settings, cors, Pages(app.wsgi_app, is_ui_path, page_methods)
     )
     return app

@@ -8,7 +8,7 @@ app that names it shows from that moment on.
 from collections.abc import Mapping
 from typing import Any
 
-from mockserver.rules import Scope
+from mockserver.backend.rules import Scope
 
 App = dict[str, Any]
 Scheme = dict[str, Any]

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.errors import STANDARD_MESSAGES, ApiError, Problem
-from mockserver.spec import Operation, Spec
+from mockserver.contract.errors import STANDARD_MESSAGES, ApiError, Problem
+from mockserver.contract.spec import Operation, Spec
 
 MAX_DELAY_MS = 60_000
 _PREFERENCE = re.compile(r"\s*([a-zA-Z_]+)\s*=\s*\"?([^\";,]*)\"?\s*")

@@ -13,8 +13,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
-from mockserver.errors import ApiError, Problem
-from mockserver.spec import Operation, QueryParameter
+from mockserver.contract.errors import ApiError, Problem
+from mockserver.contract.spec import Operation, QueryParameter
 
 _TYPE_WORDS = {
     "string": "a string",

@@ -7,9 +7,10 @@ and validate the query and the body (validation.py) -> handler
 and what it got is then written to the journal and the log.
 
 The pipeline is the WSGI app in front of Flask: Flask serves only the pages
-for people (ui.py). Flask's request machinery alone cost 170 us of the
-780 us a create took, and the 3x-Prism throughput target leaves about
-450 us for everything (bench/README.md).
+for people (tooling/pages), handed in by the app factory as :class:`Pages`.
+Flask's request machinery alone cost 170 us of the 780 us a create took,
+and the 3x-Prism throughput target leaves about 450 us for everything
+(bench/README.md).
 """
 
 import logging
@@ -17,21 +18,21 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from mockserver.clock import format_timestamp
+from mockserver.backend.clock import format_timestamp
+from mockserver.backend.handlers import Call, Context, Document
+from mockserver.backend.rules import RuleBroken
 from mockserver.config import MAX_BODY_BYTES, Settings
-from mockserver.cors import CorsPolicy
-from mockserver.errors import ApiError
-from mockserver.exchange import Incoming, Outgoing, StartResponse
-from mockserver.handlers import Call, Context, Document
-from mockserver.logs import RequestLog
-from mockserver.prefer import forced_response, read_preferences
-from mockserver.router import Route, Router
-from mockserver.rules import RuleBroken
-from mockserver.spec import Operation
-from mockserver.ui import is_ui_path
-from mockserver.validation import parse_json_body, parse_query, validate_body
+from mockserver.contract.errors import ApiError
+from mockserver.contract.spec import Operation
+from mockserver.contract.validation import parse_json_body, parse_query, validate_body
+from mockserver.http.cors import CorsPolicy
+from mockserver.http.exchange import Incoming, Outgoing, StartResponse
+from mockserver.http.logs import RequestLog
+from mockserver.http.prefer import forced_response, read_preferences
+from mockserver.http.router import Route, Router
 
 logger = logging.getLogger("mockserver")
 
@@ -120,9 +121,20 @@ def journal_entry(
     }
 
 
+@dataclass(frozen=True)
+class Pages:
+    """The pages for people, served by another WSGI app (Flask): which paths
+    are theirs, and which methods each answers. Handed in rather than imported
+    so that the pipeline knows nothing of the tooling above it."""
+
+    app: WsgiApp
+    owns: Callable[[str], bool]
+    methods: Callable[[str], list[str] | None]
+
+
 class Pipeline:
-    """The WSGI app: every operation of the served specs; the pages for people
-    (:func:`is_ui_path`) go to ``pages``, which answers ``page_methods(path)``."""
+    """The WSGI app: every operation of the served specs; the paths ``pages``
+    owns go to its app."""
 
     def __init__(
         self,
@@ -130,14 +142,12 @@ class Pipeline:
         context: Context,
         settings: Settings,
         cors: CorsPolicy,
-        pages: WsgiApp,
-        page_methods: Callable[[str], list[str] | None],
+        pages: Pages,
     ) -> None:
         self._router = router
         self._context = context
         self._cors = cors
         self._pages = pages
-        self._page_methods = page_methods
         self._delay_ms = settings.delay_ms
         self._delays = random.Random(settings.seed)
         self._log = RequestLog(settings.log_format)
@@ -145,13 +155,13 @@ class Pipeline:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         incoming = Incoming(environ, MAX_BODY_BYTES)
-        if is_ui_path(incoming.path) and incoming.method != "OPTIONS":
+        if self._pages.owns(incoming.path) and incoming.method != "OPTIONS":
             return self._serve_page(incoming, start_response)
         route, outgoing = self._respond(incoming)
         outgoing.headers += self._cors.headers_for(incoming)
         # The admin API and the pages are tooling, not the API: no latency,
         # no journal, no log.
-        if not (incoming.path.startswith(ADMIN_PREFIX) or is_ui_path(incoming.path)):
+        if not (incoming.path.startswith(ADMIN_PREFIX) or self._pages.owns(incoming.path)):
             self._delay(incoming)
             operation_id = route.operation.operation_id if route is not None else None
             self._record(incoming, outgoing, operation_id, started)
@@ -165,14 +175,16 @@ class Pipeline:
         def start_with_cors(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             return start_response(status, [*headers, *cors_headers], *exc_info)
 
-        return self._pages(incoming.environ, start_with_cors)
+        return self._pages.app(incoming.environ, start_with_cors)
 
     def _respond(self, incoming: Incoming) -> tuple[Route | None, Outgoing]:
         route = None
         try:
             if incoming.method == "OPTIONS":
                 methods_for = (
-                    self._page_methods if is_ui_path(incoming.path) else self._router.methods_for
+                    self._pages.methods
+                    if self._pages.owns(incoming.path)
+                    else self._router.methods_for
                 )
                 return None, self._cors.preflight(incoming, methods_for(incoming.path))
             route, path_params = self._router.match(incoming.method, incoming.path)

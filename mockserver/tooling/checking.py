@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mockserver.fixtures import FixtureError, load_fixtures
-from mockserver.handlers import HANDLERS
-from mockserver.spec import SpecError, load_spec
+from mockserver.backend.fixtures import FixtureError, load_fixtures
+from mockserver.backend.handlers import HANDLERS
+from mockserver.contract.spec import SpecError, load_spec
 
 CONTRACT_CHECKS_CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"
 

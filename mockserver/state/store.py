@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mockserver.database import SharedSqlite
-from mockserver.jsontext import to_json
+from mockserver.contract.jsontext import to_json
+from mockserver.state.database import SharedSqlite
 
 App = dict[str, Any]
 Scheme = dict[str, Any]

@@ -9,7 +9,8 @@ whatever directory it is started from.
 
 from pathlib import Path
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+# mockserver/, two levels up from mockserver/contract/resources.py.
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def bundled(name: str) -> Path:

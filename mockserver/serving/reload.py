@@ -16,10 +16,10 @@ from typing import Any
 
 from flask import Flask
 
+from mockserver.backend.fixtures import FixtureError
 from mockserver.config import Settings
-from mockserver.fixtures import FixtureError
-from mockserver.spec import SpecError
-from mockserver.store import StoreError
+from mockserver.contract.spec import SpecError
+from mockserver.state.store import StoreError
 
 CHECK_INTERVAL = 0.5
 Snapshot = tuple[tuple[str, int, int], ...]

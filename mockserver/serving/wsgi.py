@@ -8,9 +8,9 @@ its own app from them, sharing the state file.
 import os
 from typing import Any
 
-from mockserver.app import create_app
 from mockserver.config import SETTINGS_VARIABLE, Settings
-from mockserver.reload import ReloadingApp
+from mockserver.serving.app import create_app
+from mockserver.serving.reload import ReloadingApp
 
 
 def app_from_environment() -> Any:

@@ -1,8 +1,8 @@
 """Bearer-key authentication against the fixture keys, with the backend's messages."""
 
-from mockserver.clock import Clock
-from mockserver.errors import ApiError
-from mockserver.fixtures import ApiKey
+from mockserver.backend.clock import Clock
+from mockserver.backend.fixtures import ApiKey
+from mockserver.contract.errors import ApiError
 
 BEARER_PREFIX = "Bearer "
 

@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mockserver.clock import Clock, format_timestamp
-from mockserver.errors import ApiError, Problem
-from mockserver.fixtures import Fixtures
-from mockserver.journal import Journal
-from mockserver.ratelimits import rule_problems
-from mockserver.records import new_app, present_app, present_scheme
-from mockserver.rules import check_create_scope, check_update_scope
-from mockserver.store import SchemeInUse, SlugTaken, Store
+from mockserver.backend.clock import Clock, format_timestamp
+from mockserver.backend.fixtures import Fixtures
+from mockserver.backend.ratelimits import rule_problems
+from mockserver.backend.records import new_app, present_app, present_scheme
+from mockserver.backend.rules import check_create_scope, check_update_scope
+from mockserver.contract.errors import ApiError, Problem
+from mockserver.state.journal import Journal
+from mockserver.state.store import SchemeInUse, SlugTaken, Store
 
 
 class IdSource(Protocol):

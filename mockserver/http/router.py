@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, MapAdapter, Rule
 
-from mockserver.errors import ApiError
-from mockserver.handlers import Handler
-from mockserver.spec import Operation, Spec, SpecError
+from mockserver.backend.handlers import Handler
+from mockserver.contract.errors import ApiError
+from mockserver.contract.spec import Operation, Spec, SpecError
 
 # Raises ApiError(401) unless the Authorization header (None if absent) may call.
 Authenticator = Callable[[str | None], None]
