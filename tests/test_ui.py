@@ -82,7 +82,7 @@ def test_docs_page_loads_swagger_ui_from_this_server_only(browser: FlaskClient) 
 
 
 def test_docs_spec_sends_try_it_out_to_the_requests_origin(browser: FlaskClient) -> None:
-    origin = "http://frontend.test:8123"
+    origin = "http://frontend.localhost:8123"  # a name the Host check lets through
     page = read_page(browser.get(DOCS, base_url=origin))
     spec_url = page.by_id["swagger-ui"]["data-spec-url"]
     assert spec_url is not None
@@ -158,9 +158,11 @@ def test_ui_pages_are_not_journalled(browser: FlaskClient) -> None:
     assert [(entry["method"], entry["path"]) for entry in journal] == []
 
 
-def test_pages_answer_cross_origin_calls_like_the_api(browser: FlaskClient) -> None:
-    """A frontend on another port may fetch the spec the docs serve."""
+def test_pages_answer_cross_origin_calls_from_a_listed_origin() -> None:
+    """A frontend listed with --cors-origin may fetch the spec the docs serve
+    (any other origin is refused: tests/test_security.py)."""
     origin = {"Origin": "http://localhost:5173"}
+    browser = create_app(Settings(cors_origins=(origin["Origin"],))).test_client()
     spec = browser.get(f"{DOCS}/openapi.json", headers=origin)
     assert spec.status_code == 200
     assert spec.headers["Access-Control-Allow-Origin"] == origin["Origin"]
