@@ -1,6 +1,7 @@
 """The ``mockserver`` command line."""
 
 import argparse
+import ipaddress
 import multiprocessing
 import os
 import socket
@@ -20,6 +21,7 @@ from mockserver import __version__
 from mockserver.backend.clock import parse_timestamp
 from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, SETTINGS_VARIABLE, Settings
 from mockserver.contract.resources import default_fixtures_dir, default_spec_path
+from mockserver.http.hosts import host_name, normalise_host
 from mockserver.http.logs import LOG_FORMATS
 
 EXIT_BAD_CONFIGURATION = 2
@@ -60,6 +62,32 @@ def _delay(text: str) -> tuple[int, int]:
     if not 0 <= delay[0] <= delay[1] <= 60_000:
         raise argparse.ArgumentTypeError("delays run from 0 to 60000 ms, MIN before MAX")
     return delay
+
+
+def _allowed_host(text: str) -> str:
+    name = normalise_host(text)
+    if not name or host_name(name) != name:
+        raise argparse.ArgumentTypeError(
+            f"not a host name: {text!r} (give it without scheme or port, e.g. demo.example.com)"
+        )
+    return name
+
+
+def exposure_warning(host: str, admin_enabled: bool, admin_token: str | None) -> str | None:
+    """What to tell someone who opens the admin API to the network without a token."""
+    if not admin_enabled or admin_token is not None:
+        return None
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = normalise_host(host) == "localhost" or host.endswith(".localhost")
+    if loopback:
+        return None
+    return (
+        f"mockserver: warning: listening on {host} without --admin-token: anyone on the "
+        "network can reset the state and read the journal (every request, bodies included). "
+        "Give --admin-token TOKEN, or --no-admin."
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="ORIGIN",
         dest="cors_origins",
-        help="only this origin may call from a browser (repeatable; default: any origin)",
+        help="only this origin may call from a browser (repeatable; default: any origin); "
+        "it may then call the admin API and the pages too",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        type=_allowed_host,
+        default=None,
+        metavar="NAME",
+        dest="allowed_hosts",
+        help="answer requests for this domain name too (repeatable; always: localhost, "
+        "*.localhost, IP addresses)",
     )
     serve.add_argument(
         "--delay",
@@ -213,6 +252,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         admin_enabled=not args.no_admin,
         admin_token=args.admin_token,
         cors_origins=tuple(args.cors_origins) if args.cors_origins else None,
+        allowed_hosts=tuple(args.allowed_hosts or ()),
         delay_ms=args.delay,
         log_format=args.log_format,
         watch=args.watch,
@@ -370,6 +410,9 @@ def serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
+        warning = exposure_warning(args.host, not args.no_admin, args.admin_token)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
         return serve(args)
     if args.command == "check":
         return run_check(args)
