@@ -109,7 +109,7 @@ class AuditHistory:
     """How much made-up audit history a new state gets (backend/history.py)."""
 
     days: int = 7
-    checks_per_day: int = 400
+    checks_per_day: int = 250
 
 
 @dataclass(frozen=True)

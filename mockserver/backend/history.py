@@ -12,6 +12,8 @@ takes 220 to 350 ms, five times the 50 ms this may add to start-up; the few
 addresses and user agents it would draw come from small tables here instead.
 """
 
+import bisect
+import itertools
 import math
 import random
 from collections.abc import Iterator, Sequence
@@ -19,10 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from mockserver.backend.audit import microseconds
+from mockserver.backend.audit import from_microseconds, microseconds
 from mockserver.backend.clock import format_timestamp
 from mockserver.backend.ids import EPOCH as SNOWFLAKE_EPOCH
-from mockserver.backend.ids import compose, ticks_at
+from mockserver.backend.ids import TICK, compose
+from mockserver.state.audit import DAY_US
 
 # Share of checks per hour of the day (UTC), busiest in working hours.
 _HOURLY = [1, 1, 1, 1, 1, 2, 3, 6, 9, 10, 10, 10, 8, 9, 10, 10, 9, 7, 5, 4, 3, 2, 2, 1]
@@ -47,6 +50,9 @@ _USER_AGENTS = [
 ]
 # Each key calls from a few addresses: its servers, not the whole internet.
 _ADDRESSES_PER_KEY = 3
+_HOUR_US = 3_600_000_000
+_ONE_HOUR = timedelta(hours=1)
+_TICK_US = TICK // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -67,24 +73,35 @@ def _public_address(draw: random.Random) -> str:
             return f"{first}.{draw.randint(0, 255)}.{draw.randint(0, 255)}.{draw.randint(1, 254)}"
 
 
-def _instants(draw: random.Random, now: datetime, days: int, per_day: int) -> list[datetime]:
-    """Check times over ``days`` before ``now``, shaped like working traffic."""
-    instants = []
-    start = now - timedelta(days=days)
-    hour = start.replace(minute=0, second=0, microsecond=0)
+def _instants(draw: random.Random, now: datetime, days: int, per_day: int) -> list[int]:
+    """Check times (microseconds) over ``days`` before ``now``, shaped like
+    working traffic, oldest first."""
+    end_us = microseconds(now)
+    start_us = end_us - days * DAY_US
+    hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=days)
+    hour_us = microseconds(hour)
     mean = per_day / sum(_HOURLY)
-    while hour < now:
+    instants = []
+    while hour_us < end_us:
         weight = _HOURLY[hour.hour] * (_WEEKEND if hour.weekday() >= 5 else 1.0)
         expected = mean * weight
-        # Poisson-like spread around the expected count, never negative.
+        # A Poisson-like spread around the expected count, never negative.
         count = max(0, round(draw.gauss(expected, math.sqrt(expected) or 1)))
         for _ in range(count):
-            at = hour + timedelta(microseconds=draw.randrange(3_600_000_000))
-            if start <= at < now:
-                instants.append(at)
-        hour += timedelta(hours=1)
+            at_us = hour_us + int(draw.random() * _HOUR_US)
+            if start_us <= at_us < end_us:
+                instants.append(at_us)
+        hour += _ONE_HOUR
+        hour_us += _HOUR_US
     instants.sort()
     return instants
+
+
+def _picker(draw: random.Random, items: Sequence[Any], weights: Sequence[float]) -> Any:
+    """A weighted choice without ``random.choices``'s set-up on every call."""
+    cumulative = list(itertools.accumulate(weights))
+    total = cumulative[-1]
+    return lambda: items[bisect.bisect(cumulative, draw.random() * total)]
 
 
 def demo_history(
@@ -101,40 +118,41 @@ def demo_history(
     if not keys or days <= 0 or checks_per_day <= 0:
         return
     draw = random.Random(seed)
-    addresses = {key.key_id: [_public_address(draw) for _ in range(3)] for key in keys}
+    addresses = {
+        key.key_id: [_public_address(draw) for _ in range(_ADDRESSES_PER_KEY)] for key in keys
+    }
     agents = {key.key_id: draw.choice(_USER_AGENTS) for key in keys}
-    paths, path_weights = zip(*_PATHS, strict=True)
-    key_weights = [draw.uniform(0.5, 2.0) for _ in keys]
-    sequence = 0
-    for at in _instants(draw, now, days, checks_per_day):
-        if at < SNOWFLAKE_EPOCH:  # no request id exists for it
+    pick_key = _picker(draw, keys, [draw.uniform(0.5, 2.0) for _ in keys])
+    pick_path = _picker(draw, *zip(*_PATHS, strict=True))
+    first_us = microseconds(SNOWFLAKE_EPOCH)  # before it, no request id can exist
+    for sequence, at_us in enumerate(_instants(draw, now, days, checks_per_day)):
+        if at_us < first_us:
             continue
-        key = draw.choices(keys, key_weights)[0]
+        key = pick_key()
         roll = draw.random()
         blocked_by = None
         if roll < _BLOCKED_BY_PERMISSION:
             blocked_by = "permission_denied"
         elif roll < _BLOCKED_BY_PERMISSION + _BLOCKED_BY_RATE and key.rules:
-            blocked_by = draw.choice(key.rules)
-        sequence += 1
-        request_id = compose(ticks_at(at), sequence % 256, machine_id)
+            blocked_by = key.rules[int(draw.random() * len(key.rules))]
         rate_limits = []
         if blocked_by != "permission_denied":
             for rule, limit in zip(key.rules, key.limits, strict=True):
-                remaining = 0 if rule == blocked_by else draw.randint(0, limit - 1)
+                remaining = 0 if rule == blocked_by else int(draw.random() * limit)
                 rate_limits.append({"rule": rule, "remaining": remaining, "limit": limit})
+        ticks = (at_us - first_us) // _TICK_US
         row = {
-            "request_id": f"req_{request_id}",
+            "request_id": f"req_{compose(ticks, sequence % 256, machine_id)}",
             "deployment_id": deployment_id,
             "app_slug": key.app_slug,
             "key_id": key.key_id,
             "key_name": key.key_name,
             "outcome": "VALID" if blocked_by is None else "BLOCKED",
             "blocked_by_rule": blocked_by,
-            "client_ip": draw.choice(addresses[key.key_id]),
-            "path": draw.choices(paths, path_weights)[0],
+            "client_ip": addresses[key.key_id][int(draw.random() * _ADDRESSES_PER_KEY)],
+            "path": pick_path(),
             "user_agent": agents[key.key_id],
             "rate_limits": rate_limits,
-            "timestamp": format_timestamp(at),
+            "timestamp": format_timestamp(from_microseconds(at_us)),
         }
-        yield row, microseconds(at)
+        yield row, at_us
