@@ -31,6 +31,8 @@ class Settings:
     # The request journal: its file (None: a temporary one) and size (0: off).
     journal_path: Path | None = None
     journal_size: int = 1000
+    # The audit of gateway checks keeps at most this many rows (the oldest go).
+    audit_size: int = 100_000
     # The admin API (/__admin/...), and the bearer token it asks for if any.
     admin_enabled: bool = True
     admin_token: str | None = None

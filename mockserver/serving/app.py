@@ -9,8 +9,9 @@ from flask import Flask
 
 from mockserver.backend.clock import FrozenClock, SystemClock
 from mockserver.backend.fixtures import load_fixtures
-from mockserver.backend.handlers import HANDLERS, Context
+from mockserver.backend.handlers import Context
 from mockserver.backend.ids import MAX_MACHINE_ID, ProcessSnowflakes
+from mockserver.backend.operations import OPERATIONS
 from mockserver.backend.ratelimits import complete_rule
 from mockserver.config import Settings
 from mockserver.contract.spec import Spec, load_spec
@@ -18,6 +19,7 @@ from mockserver.http.auth import authenticate, authenticate_admin
 from mockserver.http.cors import CorsPolicy
 from mockserver.http.pipeline import Pages, Pipeline
 from mockserver.http.router import Router, spec_methods
+from mockserver.state.audit import AuditLog
 from mockserver.state.journal import Journal
 from mockserver.state.store import Store
 from mockserver.tooling.admin import ADMIN_HANDLERS, ADMIN_SPEC_PATH
@@ -47,6 +49,7 @@ def build_context(settings: Settings, spec: Spec) -> Context:
         clock=clock,
         complete_rule=lambda rule: complete_rule(rule, rule_schema),
         journal=Journal(settings.journal_path, settings.journal_size),
+        audit=AuditLog(store.database, settings.audit_size),
     )
     context.load_fixtures(only_if_new=True)
     return context
@@ -64,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     router = Router()
     keys, clock = context.fixtures.api_keys, context.clock
-    router.add(spec, HANDLERS, lambda header: authenticate(header, keys, clock))
+    router.add(spec, OPERATIONS, lambda header: authenticate(header, keys, clock))
     if settings.admin_enabled:
         token = settings.admin_token
         admin_spec = load_spec(ADMIN_SPEC_PATH)

@@ -145,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the last N requests for GET /__admin/requests (default 1000; 0 turns it off)",
     )
     serve.add_argument(
+        "--audit-size",
+        type=_positive,
+        default=100_000,
+        metavar="N",
+        help="keep at most N audit rows of gateway checks, the oldest go first (default 100000)",
+    )
+    serve.add_argument(
         "--admin-token",
         default=None,
         metavar="TOKEN",
@@ -249,6 +256,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         frozen_time=args.freeze_time,
         state_path=args.state,
         journal_size=args.journal_size,
+        audit_size=args.audit_size,
         admin_enabled=not args.no_admin,
         admin_token=args.admin_token,
         cors_origins=tuple(args.cors_origins) if args.cors_origins else None,

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from mockserver.backend.fixtures import FixtureError, load_fixtures
-from mockserver.backend.handlers import HANDLERS
+from mockserver.backend.operations import OPERATIONS
 from mockserver.contract.spec import SpecError, load_spec
 
 CONTRACT_CHECKS_CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"
@@ -35,7 +35,7 @@ def check(spec_path: Path, fixtures_dir: Path) -> list[str]:
         f"{spec_path}: {operation.method} {operation.path}: mockserver has no handler for "
         f"operationId {operation.operation_id!r}"
         for operation in spec.operations
-        if operation.operation_id not in HANDLERS
+        if operation.operation_id not in OPERATIONS
     ]
     if problems:  # fixtures are checked against the spec: only against a sound one
         return problems
