@@ -137,6 +137,15 @@ def test_a_forced_status_without_an_example_is_built_from_the_spec(client) -> No
         ({"query": "?__example=nope"}, "__example", "published"),
         ({"headers": {"Prefer": "code=abc"}}, "Prefer", "whole number"),
         ({"headers": {"Prefer": "delay=999999"}}, "Prefer", "at most 60000"),
+        # Numbers are ASCII digits of a bounded length, never a 500: '²' is a
+        # digit to str.isdigit() but not to int(), 5000 digits are past int()'s limit.
+        ({"query": "?__code=%C2%B2"}, "__code", "whole number"),
+        ({"query": "?__code=%D9%A3"}, "__code", "whole number"),
+        ({"query": "?__code=" + "9" * 5000}, "__code", "at most 9 digits"),
+        ({"headers": {"Prefer": "code=" + "2" * 5000}}, "Prefer", "at most 9 digits"),
+        ({"headers": {"Prefer": "delay=²"}}, "Prefer", "whole number"),
+        ({"headers": {"Prefer": "delay=" + "1" * 5000}}, "Prefer", "at most 9 digits"),
+        ({"headers": {"Prefer": "delay=-5"}}, "Prefer", "whole number"),
     ],
 )
 def test_an_undocumented_choice_is_a_400_saying_what_exists(
