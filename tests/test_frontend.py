@@ -247,6 +247,30 @@ def test_the_server_logs_each_request(make_client, capsys) -> None:
     assert any("GET /api-auth/apps/billing-sync 200" in line for line in lines)
 
 
+def test_control_characters_in_a_request_cannot_forge_log_lines(make_client, capsys) -> None:
+    client = make_client()
+    forged = "12:00:00.000 GET /api-auth/apps 200 0.1ms"
+    client.get(f"{APPS}/x%0A{forged}%1B[2J%C2%9B31m")
+    client.get(f"{APPS}?__example=%1B]0%3Bowned%07")  # echoed in the error
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert len(lines) == 2 and forged not in lines
+    assert "/api-auth/apps/x\\x0a12:00:00.000" in lines[0]
+    assert "\\x1b[2J\\x9b31m" in lines[0]
+    assert "\\x1b]0;owned\\x07" in lines[1]
+    assert not any(0 <= ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in out.replace("\n", ""))
+
+
+def test_json_log_escapes_what_json_leaves_raw() -> None:
+    stream = io.StringIO()
+    path = "/a\nb\x1b[31m\x9b\u2028\u202e"
+    RequestLog("json", stream).write(entry(path=path))
+    line = stream.getvalue()
+    assert line.count("\n") == 1 and line.endswith("\n")
+    assert not any(c in line for c in "\x1b\x9b\u2028\u202e")
+    assert json.loads(line)["path"] == path  # the true value, escaped the JSON way
+
+
 # --- live reload ----------------------------------------------------------------------
 
 
