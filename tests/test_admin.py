@@ -47,6 +47,28 @@ def test_the_bearer_key_is_masked(client: ContractClient) -> None:
     assert "sk_test_mock" not in str(entry)
 
 
+def test_secret_query_parameters_and_headers_are_masked_by_name(client: ContractClient) -> None:
+    secrets = {
+        "key": "query-secret-one",
+        "API_KEY": "query-secret-two",
+        "accessToken": "query-secret-three",
+        "client-secret": "query-secret-four",
+        "password": "hunter2",
+    }
+    query = "&".join(f"{name}={value}" for name, value in secrets.items())
+    client.get(
+        f"{APPS}?{query}&monkey=banana&keyword=kept", headers={"X-Auth-Token": "hdr-1234567"}
+    )
+    (entry,) = journal(client)
+    assert entry["query"]["key"] == "••••-one"  # the last four, as for the bearer key
+    assert entry["query"]["password"] == "••••"  # a short secret shows nothing
+    assert entry["headers"]["X-Auth-Token"] == "••••4567"
+    # Words that merely contain a secret word are not secrets.
+    assert entry["query"]["monkey"] == "banana" and entry["query"]["keyword"] == "kept"
+    for value in [*secrets.values(), "hdr-1234567"]:
+        assert value not in str(entry)
+
+
 def test_unrouted_and_refused_requests_are_journalled(client: ContractClient) -> None:
     client.get("/nowhere")
     client.post(APPS, data="{", headers={"Content-Type": "application/json"})
