@@ -45,7 +45,7 @@ def test_check_lists_every_problem_of_a_broken_spec(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "2 problem(s)" in result.stderr
     assert (
-        "paths > /api-auth/apps > post > responses > 200: "
+        "#/paths/~1api-auth~1apps/post/responses/200: "
         '"description" is a required property' in result.stderr
     )
     assert "no handler for operationId 'replaceApiAuthApp'" in result.stderr
