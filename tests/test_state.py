@@ -1,12 +1,12 @@
 """`mockserver serve --state PATH`: what a user made survives a restart."""
 
+import contextlib
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -116,24 +116,24 @@ def test_an_sqlite_database_of_another_program_stops_start_up(tmp_path: Path) ->
         db.execute("INSERT INTO customers VALUES ('Ada')")
     db.close()
     original = state.read_bytes()
-    stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
-    with stdout.open("w") as out, stderr.open("w") as err:
-        # A session of its own, so that a server that did start is stopped whole.
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--state", str(state)],
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 30
-    while process.poll() is None:
-        if "listening" in stdout.read_text() or time.monotonic() > deadline:
+    # A session of its own, so that a server that did start is stopped whole.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--state", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _out, err = process.communicate(timeout=60)  # waits for it to exit
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"mockserver did not refuse {state.name}, another program's database")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-            pytest.fail(f"mockserver did not refuse {state.name}, another program's database")
-        time.sleep(0.05)
+        process.wait(timeout=10)
     assert process.returncode == 2
-    assert str(state) in stderr.read_text()
+    assert str(state) in err
     # The other program's database is left as it was.
     assert state.read_bytes() == original
 

@@ -48,6 +48,8 @@ class ReloadingApp:
             self._watch(spec.parent, lambda path: Path(path) == spec, recursive=False),
             self._watch(fixtures, lambda path: True, recursive=True),
         ]
+        # At most one wake (0.1 s): an edit made once the server answers is seen.
+        self.wait_until_watching()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         return self.app(environ, start_response)

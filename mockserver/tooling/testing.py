@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,12 @@ class RunningServer:
     process: subprocess.Popen[str]
     # Everything the server printed so far (start-up banner, then request logs).
     output: list[str]
+    _reader: "_OutputReader | None" = None
+
+    def wait_for_output(self, text: str, timeout: float = 30.0) -> bool:
+        """Wait until a line containing ``text`` is printed; False on timeout."""
+        assert self._reader is not None
+        return self._reader.wait_for(lambda: any(text in line for line in self.output), timeout)
 
 
 class ServerDidNotStart(RuntimeError):
@@ -61,7 +67,7 @@ def run_server(
         output = reader.wait_for_banner(timeout)
         match = _LISTENING.search("\n".join(output))
         assert match is not None
-        yield RunningServer(match.group(1), process, output)
+        yield RunningServer(match.group(1), process, output, reader)
     finally:
         process.terminate()
         try:
@@ -102,6 +108,10 @@ class _OutputReader:
             if _LISTENING.search(line):
                 return index + 1 < len(self.lines) or self._ended
         return False
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(condition, timeout)
 
     def wait_for_banner(self, timeout: float) -> list[str]:
         with self._changed:
