@@ -163,6 +163,16 @@ def test_ids_stay_unique_after_a_reset(client: ContractClient) -> None:
     assert client.create().get_json()["id"] != first
 
 
+def test_a_reset_keeps_the_machine_id_claims(client: ContractClient) -> None:
+    """Ids after a reset never repeat earlier ones because the claims of
+    machine ids survive it: a process claiming after the reset gets another."""
+    store = client.app.extensions["mockserver"].store
+    before = store.claim_machine_id(7)
+    assert client.post(f"{ADMIN}/reset", auth=None).status_code == 204
+    after = store.claim_machine_id(before)
+    assert after != before
+
+
 def test_an_admin_token_protects_the_admin_api(make_client) -> None:
     client = make_client(admin_token="s3cret")
     error = only_error(client.get(f"{ADMIN}/health", auth=None), 401)

@@ -219,3 +219,13 @@ def test_inspector_shows_why_a_request_was_refused(
     assert tab.page.locator("#requests img, #details img").count() == 0
     assert tab.page.evaluate("window.injected") is None
     tab.assert_no_problems()
+
+
+def test_inspector_says_the_admin_api_is_off(tab: Tab, playwright_api: ModuleType) -> None:
+    with run_server(["--workers", "1", "--no-admin"]) as no_admin:
+        tab.page.goto(f"{no_admin.base_url}/__inspector")
+        status = tab.page.locator("#status")
+        playwright_api.expect(status).to_have_text(
+            "The admin API is off (the server was started with --no-admin): nothing to show."
+        )
+        playwright_api.expect(status).to_have_class("problem")
