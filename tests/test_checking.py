@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from flask import Flask, jsonify
-from local_servers import serving
+from local_servers import run_to_exit, serving
 from werkzeug.serving import make_server
 
 from mockserver.tooling.testing import run_server
@@ -19,13 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 def mockserver_command(
     *args: str, timeout: float = 600, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mockserver", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-    )
+    return run_to_exit([sys.executable, "-m", "mockserver", *args], timeout=timeout, cwd=cwd)
 
 
 # --- check -------------------------------------------------------------------------

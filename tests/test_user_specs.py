@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import ContractClient
+from local_servers import run_to_exit
 from test_create_app import only_error
 
 from mockserver import Settings, create_app
@@ -125,9 +126,7 @@ BROKEN_IDS = [breaking.__name__ for breaking, _ in BROKEN]
 
 
 def mockserver(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mockserver", *args], capture_output=True, text=True, timeout=120
-    )
+    return run_to_exit([sys.executable, "-m", "mockserver", *args], timeout=120)
 
 
 @pytest.mark.parametrize(("breaking", "named"), BROKEN, ids=BROKEN_IDS)
