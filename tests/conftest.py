@@ -14,6 +14,25 @@ from mockserver import Settings, create_app
 from mockserver.contract.resources import default_fixtures_dir
 
 pytest_plugins = ["pytester"]
+_HYPOTHESIS_HOME: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis keeps its caches (.hypothesis/) in the working directory,
+    the repository; the suite leaves nothing behind, so they go to a
+    temporary folder removed at the end. Runs depend on the seed only."""
+    import tempfile
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    _HYPOTHESIS_HOME.append(tempfile.mkdtemp(prefix="mockserver-hypothesis-"))
+    set_hypothesis_home_dir(_HYPOTHESIS_HOME[0])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for folder in _HYPOTHESIS_HOME:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 DEV_KEY = "sk_test_mock"
 AUTH = {"Authorization": f"Bearer {DEV_KEY}"}

@@ -193,17 +193,21 @@ def test_inspector_shows_why_a_request_was_refused(
     assert call_api(server, "GET", APPS).status_code == 200
     assert call_api(server, "POST", APPS, json={}).status_code == 422
     assert call_api(server, "GET", APPS, params={"note": INJECTED}).status_code == 200
+    # Control characters show as escapes; a secret query parameter is masked.
+    forged = {"line": "a\nb\u202ec", "api_key": "sk_live_in_a_query"}
+    assert call_api(server, "GET", APPS, params=forged).status_code == 200
     tab.page.goto(f"{server.base_url}/__inspector")
     expect(tab.page.locator("#status")).to_contain_text("#token=")  # says how to give one
 
     tab.page.goto(f"{server.base_url}/__inspector#token={ADMIN_TOKEN}")
     rows = tab.page.locator("#requests tbody tr").filter(has_text=APPS)
-    expect(rows).to_have_count(3)
+    expect(rows).to_have_count(4)
     refused = rows.filter(has=tab.page.locator("td.status", has_text="422"))
     # Why it was refused is on the row itself, no click needed.
     expect(refused).to_contain_text("app_slug is required")
     expect(refused).to_contain_text("field /app_slug")
-    expect(rows.first).to_contain_text(f"{APPS}?note={INJECTED}")
+    expect(rows.first).to_contain_text(f"{APPS}?line=a\\x0ab\\u202ec&api_key=••••uery")
+    expect(rows.nth(1)).to_contain_text(f"{APPS}?note={INJECTED}")
 
     refused.click()
     details = tab.page.locator("#details")
@@ -213,7 +217,7 @@ def test_inspector_shows_why_a_request_was_refused(
     tab.screenshot("inspector_refused_request", full_page=True)
 
     text = tab.page.locator("body").inner_text()
-    assert DEV_KEY not in text and ADMIN_TOKEN not in text
+    assert DEV_KEY not in text and ADMIN_TOKEN not in text and "sk_live_in_a_query" not in text
     assert tab.page.locator("#requests img, #details img").count() == 0
     assert tab.page.evaluate("window.injected") is None
     tab.assert_no_problems()
@@ -259,3 +263,13 @@ def test_a_page_on_another_origin_can_neither_read_the_journal_nor_reset(
     origins = [entry["headers"].get("Origin") for entry in checked(journal).json()["requests"]]
     assert origins.count(frontend_origin) == 1 and len(origins) == 2
     tab.assert_no_problems()
+
+
+def test_inspector_says_the_admin_api_is_off(tab: Tab, playwright_api: ModuleType) -> None:
+    with run_server(["--workers", "1", "--no-admin"]) as no_admin:
+        tab.page.goto(f"{no_admin.base_url}/__inspector")
+        status = tab.page.locator("#status")
+        playwright_api.expect(status).to_have_text(
+            "The admin API is off (the server was started with --no-admin): nothing to show."
+        )
+        playwright_api.expect(status).to_have_class("problem")

@@ -1,7 +1,6 @@
 """The ``mockserver`` command as a user runs it: real processes on free ports."""
 
 import json
-import subprocess
 import sys
 import urllib.request
 from dataclasses import replace
@@ -10,6 +9,7 @@ from typing import Any
 
 import pytest
 from contract import assert_conforms
+from local_servers import run_to_exit
 
 from mockserver.backend.ids import decode
 from mockserver.config import Settings
@@ -103,12 +103,7 @@ def test_python_dash_m_mockserver_serves_too() -> None:
     ],
 )
 def test_bad_options_exit_with_code_2_and_say_why(args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mockserver", "serve", "--port", "0", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_to_exit([sys.executable, "-m", "mockserver", "serve", "--port", "0", *args])
     assert result.returncode == 2
     assert message in result.stderr
 

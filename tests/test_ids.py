@@ -21,6 +21,20 @@ class SteppingClock:
         return self.instant
 
 
+def test_the_documented_layout_pinned_by_hand() -> None:
+    """Worked out on paper, not from the module's constants: 2026-06-28 is 543
+    days after 2025-01-01, so 10:15:30.123456 is 46,952,130.123456 s, i.e.
+    4,695,213,012 ticks of 10 ms; an id is ticks * 2**24 + sequence * 2**16 +
+    machine. Moving the epoch, the tick or a field's width breaks this."""
+    generator = SnowflakeGenerator(FrozenClock(FROZEN), machine_id=48879)
+    first, second = generator.next_id(), generator.next_id()
+    assert first == "78772602868383471"  # 4695213012 * 16777216 + 0 * 65536 + 48879
+    assert second == "78772602868449007"  # the same tick, sequence 1
+    decoded = decode(second)
+    assert (decoded.sequence, decoded.machine_id) == (1, 48879)
+    assert decoded.time == datetime(2026, 6, 28, 10, 15, 30, 120000, tzinfo=UTC)
+
+
 def test_layout_is_ticks_sequence_machine() -> None:
     generator = SnowflakeGenerator(FrozenClock(FROZEN), machine_id=0xBEEF)
     value = int(generator.next_id())

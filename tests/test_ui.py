@@ -143,7 +143,13 @@ def test_inspector_page_loads_its_own_files_and_runs_no_inline_script(
 def test_inspector_is_served_without_the_admin_api() -> None:
     """It then says the admin API is off, rather than a bare 404."""
     browser = create_app(Settings(admin_enabled=False)).test_client()
-    assert browser.get(INSPECTOR).status_code == 200
+    page = read_page(browser.get(INSPECTOR))
+    # The page's journal request meets the 404 of an absent admin API...
+    assert browser.get("/__admin/requests?limit=100").status_code == 404
+    # ...which its script turns into these words (seen in a browser in test_browser.py).
+    (script,) = [url for url in page.assets if url.endswith("inspector.js")]
+    text = browser.get(script).get_data(as_text=True)
+    assert "status === 404" in text and "The admin API is off" in text
 
 
 def test_ui_pages_are_not_journalled(browser: FlaskClient) -> None:

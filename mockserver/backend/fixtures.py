@@ -213,7 +213,7 @@ def load_fixtures(directory: Path, spec: Spec) -> Fixtures:
         raise FixtureError(loader.problems)
     assert deployment_doc is not None
 
-    rule_schema = spec.document["components"]["schemas"]["RateLimitRule"]
+    rule_schema = spec.component_schema("RateLimitRule")
     deployment = Deployment(
         id=str(deployment_doc["deployment"]["id"]),
         plan=deployment_doc["deployment"]["plan"],

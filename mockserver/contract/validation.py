@@ -14,6 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 from mockserver.contract.errors import ApiError, Problem
+from mockserver.contract.numbers import parse_whole_number
 from mockserver.contract.spec import Operation, QueryParameter
 
 _TYPE_WORDS = {
@@ -132,7 +133,6 @@ def validate_body(operation: Operation, instance: Any) -> None:
         raise ApiError(422, problems)
 
 
-_INTEGER = re.compile(r"^[+-]?[0-9]{1,30}$")
 _BOOLEANS = {"true": True, "false": False}
 
 
@@ -140,9 +140,7 @@ def _coerce(raw: str, schema: dict[str, Any]) -> Any:
     """A query string value as the type its schema names; ValueError if it is not one."""
     kind = schema.get("type", "string")
     if kind == "integer":
-        if not _INTEGER.match(raw):
-            raise ValueError("an integer")
-        return int(raw)
+        return parse_whole_number(raw, signed=True)
     if kind == "boolean":
         if raw not in _BOOLEANS:
             raise ValueError("true or false")

@@ -33,7 +33,9 @@ from mockserver.http.exchange import Incoming, Outgoing, StartResponse
 from mockserver.http.hosts import HostPolicy
 from mockserver.http.logs import RequestLog
 from mockserver.http.prefer import forced_response, read_preferences
+from mockserver.http.printable import printable
 from mockserver.http.router import Route, Router
+from mockserver.http.secrets import masked_headers, masked_query
 
 logger = logging.getLogger("mockserver")
 
@@ -44,11 +46,15 @@ ADMIN_PREFIX = "/__admin/"
 _JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.!#$&^_-]+\+)?json$")
 # Bodies kept in the journal are cut here; the journal is for reading, not replay.
 JOURNAL_BODY_LIMIT = 64 * 1024
-SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 
 
 def read_json_body(operation: Operation, incoming: Incoming) -> Any:
     """The body as the operation's schema allows it, or the 415/400/422 saying why not."""
+    if not operation.body_required and not incoming.body():
+        # The spec lets the body be left out (requestBody.required: false): the
+        # handler sees an empty object, held to the schema like any body.
+        validate_body(operation, {})
+        return {}
     if not _JSON_MEDIA_TYPE.match(incoming.media_type):
         sent = incoming.header("Content-Type")
         got = f"got {sent!r}" if sent else "none was sent"
@@ -93,13 +99,6 @@ def handle(
 # --- the journal ----------------------------------------------------------------------
 
 
-def mask_secret(value: str) -> str:
-    """``Bearer sk_test_mock`` becomes ``Bearer ••••mock``: recognisable, not usable."""
-    scheme, _, secret = value.partition(" ") if " " in value else ("", "", value)
-    hidden = "••••" + (secret[-4:] if len(secret) > 8 else "")
-    return f"{scheme} {hidden}" if scheme else hidden
-
-
 def journal_entry(
     incoming: Incoming, outgoing: Outgoing, operation_id: str | None, at: str, duration_ms: float
 ) -> dict[str, Any]:
@@ -109,11 +108,9 @@ def journal_entry(
         "time": at,
         "method": incoming.method,
         "path": incoming.path,
-        "query": incoming.query,
-        "headers": {
-            name: mask_secret(value) if name.lower() in SECRET_HEADERS else value
-            for name, value in incoming.headers()
-        },
+        # Secrets are found by name (http/secrets.py), in headers and query alike.
+        "query": masked_query(incoming.query),
+        "headers": masked_headers(incoming.headers()),
         "body": body[:JOURNAL_BODY_LIMIT].decode("utf-8", errors="replace") if body else None,
         "status": outgoing.status,
         "operation_id": operation_id,
@@ -209,7 +206,11 @@ class Pipeline:
         except ApiError as error:
             return route, Outgoing.error(error)
         except Exception:
-            logger.exception("unexpected error while serving %s %s", incoming.method, incoming.path)
+            logger.exception(
+                "unexpected error while serving %s %s",
+                printable(incoming.method),
+                printable(incoming.path),
+            )
             return route, Outgoing.error(ApiError.single(500))
 
     def _delay(self, incoming: Incoming) -> None:
@@ -229,4 +230,6 @@ class Pipeline:
             self._context.journal.record(entry)
             self._log.write(entry)
         except Exception:  # the journal must never cost a client its answer
-            logger.exception("could not journal %s %s", incoming.method, incoming.path)
+            logger.exception(
+                "could not journal %s %s", printable(incoming.method), printable(incoming.path)
+            )

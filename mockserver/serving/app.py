@@ -41,7 +41,7 @@ def build_context(settings: Settings, spec: Spec) -> Context:
     clock = FrozenClock(settings.frozen_time) if settings.frozen_time else SystemClock()
     fixtures = load_fixtures(settings.fixtures_dir, spec)
     store = Store(settings.state_path, durable=not settings.state_is_temporary)
-    rule_schema = spec.document["components"]["schemas"]["RateLimitRule"]
+    rule_schema = spec.component_schema("RateLimitRule")
     context = Context(
         fixtures=fixtures,
         store=store,
