@@ -15,8 +15,8 @@ import queue
 import re
 import shutil
 import socket
-import sys
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator, Sequence

@@ -7,7 +7,6 @@ so a rerun builds nothing that has not changed.
 """
 
 import json
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
