@@ -23,6 +23,7 @@ from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, SETTINGS_VARIABLE, Set
 from mockserver.contract.resources import default_fixtures_dir, default_spec_path
 from mockserver.http.hosts import host_name, normalise_host
 from mockserver.http.logs import LOG_FORMATS
+from mockserver.serving.environment import EnvironmentParser, bind_environment, secret_file
 
 EXIT_BAD_CONFIGURATION = 2
 
@@ -96,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="A contract-faithful stand-in for the Wacht API-auth endpoints.",
     )
     parser.add_argument("--version", action="version", version=f"mockserver {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=EnvironmentParser
+    )
 
     serve = commands.add_parser("serve", help="serve the API until interrupted")
     serve.add_argument(
@@ -151,11 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="keep at most N audit rows of gateway checks, the oldest go first (default 100000)",
     )
-    serve.add_argument(
+    admin_token = serve.add_mutually_exclusive_group()
+    admin_token.add_argument(
         "--admin-token",
         default=None,
         metavar="TOKEN",
         help="require 'Authorization: Bearer TOKEN' on the admin API",
+    )
+    admin_token.add_argument(
+        "--admin-token-file",
+        type=secret_file,
+        dest="admin_token",
+        metavar="PATH",
+        help="the same, with the token read from this file (keeps it off the command line)",
     )
     serve.add_argument("--no-admin", action="store_true", help="serve no admin API (/__admin/...)")
     serve.add_argument(
@@ -214,11 +225,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("base_url", metavar="BASE_URL", help="e.g. https://staging.example.com")
     verify.add_argument("--spec", type=Path, default=None, help="OpenAPI file (default: bundled)")
-    verify.add_argument("--key", default="sk_test_mock", help="bearer key to send")
+    key = verify.add_mutually_exclusive_group()
+    key.add_argument("--key", default="sk_test_mock", help="bearer key to send")
+    key.add_argument(
+        "--key-file", type=secret_file, dest="key", metavar="PATH", help="read the key from a file"
+    )
     verify.add_argument("--junit", type=Path, default=None, metavar="PATH", help="write JUnit XML")
     verify.add_argument("--max-examples", type=_positive, default=None, metavar="N")
     verify.add_argument("--seed", type=int, default=None, help="seed the generated data")
+    _options_from_environment(serve, verify)
     return parser
+
+
+def _options_from_environment(
+    serve: argparse.ArgumentParser, verify: argparse.ArgumentParser
+) -> None:
+    """Every option of ``serve`` (``MOCKSERVER_PORT``...) and ``verify``
+    (``MOCKSERVER_VERIFY_KEY``...) can come from the environment: see environment.py."""
+    bind_environment(serve, "MOCKSERVER_")
+    bind_environment(verify, "MOCKSERVER_VERIFY_")
 
 
 def run_check(args: argparse.Namespace) -> int:
