@@ -225,7 +225,7 @@ class Spec:
             method=method.upper(),
             path=path,
             body_validator=None if body is None else self._checked_validator(body[1]),
-            body_gate=None if body is None else self.gate(body[1]),
+            body_gate=None if body is None else self._gate_or_any(body[1]),
             body_required=bool(self.resolve(details.get("requestBody", {})).get("required")),
             documented_statuses=frozenset(status for status in responses if status is not None),
             body_properties=(
@@ -245,9 +245,15 @@ class Spec:
             },
         )
 
-    def _checked_validator(self, pointer: str) -> Draft202012Validator:
-        """The validator of the schema at ``pointer``, once it is known to be a
-        schema: one that does not compile is a SpecError naming where it breaks."""
+    def _gate_or_any(self, pointer: str | None) -> Any:
+        return jsonschema_rs.Draft202012Validator({}) if pointer is None else self.gate(pointer)
+
+    def _checked_validator(self, pointer: str | None) -> Draft202012Validator:
+        """The validator of the schema at ``pointer`` (None: no schema, any
+        value), once it is known to be a schema: one that does not compile is a
+        SpecError naming where it breaks."""
+        if pointer is None:
+            return Draft202012Validator({})
         schema, at = self.resolve_at(self._target("#" + pointer, pointer, decode=False), pointer)
         try:
             Draft202012Validator.check_schema(schema)
@@ -286,7 +292,7 @@ class Spec:
                     )
         return declared.values()
 
-    def _request_body(self, details: dict[str, Any], pointer: str) -> tuple[Any, str] | None:
+    def _request_body(self, details: dict[str, Any], pointer: str) -> tuple[Any, str | None] | None:
         """The JSON body's schema and its pointer (through any ``$ref`` to a
         request body), or None if the operation takes no JSON body."""
         if "requestBody" not in details:
@@ -295,9 +301,9 @@ class Spec:
         media = request_body.get("content", {}).get("application/json")
         if media is None:
             return None
-        media_pointer = f"{at}/content/{escape_pointer_token('application/json')}"
         if "schema" not in media:  # any JSON at all
-            return {}, f"{media_pointer}/schema"
+            return {}, None
+        media_pointer = f"{at}/content/{escape_pointer_token('application/json')}"
         return self.resolve(media["schema"]), f"{media_pointer}/schema"
 
     def gate(self, pointer: str) -> Any:
