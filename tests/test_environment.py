@@ -59,6 +59,16 @@ def test_variables_configure_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         assert allowed_origin(server.base_url, "https://c.example") is None
 
 
+def test_allowed_hosts_from_a_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container behind a domain opens the Host check without a command line."""
+    monkeypatch.setenv("MOCKSERVER_ALLOWED_HOST", "demo.example.com other.example")
+    key = {"Authorization": "Bearer sk_test_mock"}
+    with run_server() as server:
+        for host in ("demo.example.com", "other.example"):
+            assert get(server.base_url, "/api-auth/apps", {**key, "Host": host})[0] == 200
+        assert get(server.base_url, "/api-auth/apps", {**key, "Host": "evil.example"})[0] == 403
+
+
 def test_the_command_line_wins_over_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOCKSERVER_ADMIN_TOKEN", "env-token")
     monkeypatch.setenv("MOCKSERVER_CORS_ORIGIN", "https://env.example")

@@ -34,7 +34,7 @@ def rewritten(document: dict[str, Any]) -> dict[str, Any]:
     apps["post"]["requestBody"] = {"$ref": "#/components/requestBodies/CreateApp"}
     parameters = apps["get"]["parameters"]
     index = next(i for i, p in enumerate(parameters) if p["name"] == "limit")
-    components["parameters"] = {"Limit": parameters[index]}
+    components.setdefault("parameters", {})["Limit"] = parameters[index]
     parameters[index] = {"$ref": "#/components/parameters/Limit"}
     components["responses"]["AppCreated"] = apps["post"]["responses"]["200"]
     apps["post"]["responses"]["200"] = {"$ref": "#/components/responses/AppCreated"}
