@@ -172,8 +172,11 @@ def test_next_cursor_encodes_the_last_rows_millisecond_and_id(audited: ContractC
 def test_empty_page_has_no_cursor_and_a_bad_cursor_is_a_400(audited: ContractClient) -> None:
     page = audited.get(LOGS).get_json()
     assert page == {"data": [], "limit": 100, "has_more": False, "next_cursor": None}
-    # Of the right alphabet but not a cursor: no "|", a time that is not a number.
-    for bad in ("bm9waXBl", base64.urlsafe_b64encode(b"abc|req_1").decode().rstrip("=")):
+    # Of the right alphabet but not a cursor: no "|", a time that is not a
+    # number, a time too large to be an instant.
+    made_up = (b"abc|req_1", b"\xd9\xa3|req_1", b"99999999999999999999|req_1")
+    encoded = [base64.urlsafe_b64encode(text).decode().rstrip("=") for text in made_up]
+    for bad in ("bm9waXBl", *encoded):
         response = audited.get(f"{LOGS}?cursor={bad}")
         assert response.status_code == 400
         assert response.get_json()["errors"][0]["message"] == "invalid cursor"

@@ -7,34 +7,17 @@ so a rerun builds nothing that has not changed.
 """
 
 import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from container_support import Container, build_image, free_port, running_container
-from contract import assert_conforms
+from test_cli import call
 
 CREATE = {"app_slug": "in-a-container", "name": "Containerised", "key_prefix": "sk_live"}
 # Longer than the server's own grace for in-flight requests (10 s, cli.py):
 # an idle server stops at once, a hung one would show here.
 STOP_TIMEOUT = 30
-
-
-def call(base_url: str, method: str, path: str, key: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base_url + path, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {key}")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status, headers, raw = response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        status, headers, raw = error.code, error.headers, error.read()
-    answer = json.loads(raw) if raw else None
-    assert_conforms(method, path, status, headers, answer)
-    return status, answer
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +40,10 @@ def test_the_image_is_healthy_serves_mounted_fixtures_and_is_not_root(
     volumes = [f"{fixtures_with_own_key}:/fixtures:ro"]
     with running_container(image, port, ["--fixtures", "/fixtures"], volumes) as container:
         assert container.podman("healthcheck", "run", container.name).returncode == 0
-        status, app = call(
-            container.base_url, "POST", "/api-auth/apps", "sk_test_container", CREATE
-        )
-        assert status == 200 and app["app_slug"] == CREATE["app_slug"]
+        status, raw = call(container.base_url, "/api-auth/apps", CREATE, key="sk_test_container")
+        assert status == 200 and json.loads(raw)["app_slug"] == CREATE["app_slug"]
         # The bundled dev key is gone: the mounted fixtures are the ones served.
-        assert call(container.base_url, "GET", "/api-auth/apps", "sk_test_mock")[0] == 401
+        assert call(container.base_url, "/api-auth/apps", method="GET")[0] == 401
         uid_line = next(line for line in pid_1_status(container) if line.startswith("Uid:"))
         assert "0" not in uid_line.split()[1:], uid_line  # real, effective, saved, fs
         container.stop()
@@ -75,13 +56,13 @@ def test_a_state_in_the_mounted_folder_survives_a_new_container(image: str, tmp_
     # :U hands the folder to the container's user, as the README says.
     volumes, args = [f"{state}:/state:U"], ["--state", "/state/mock.sqlite3"]
     with running_container(image, free_port(), args, volumes) as first:
-        assert call(first.base_url, "POST", "/api-auth/apps", "sk_test_mock", CREATE)[0] == 200
+        assert call(first.base_url, "/api-auth/apps", CREATE)[0] == 200
         first.stop()
         assert first.process.wait(timeout=STOP_TIMEOUT) == 0
     with running_container(image, free_port(), args, volumes) as second:
         path = f"/api-auth/apps/{CREATE['app_slug']}"
-        status, app = call(second.base_url, "GET", path, "sk_test_mock")
-        assert status == 200 and app["name"] == CREATE["name"]
+        status, raw = call(second.base_url, path, method="GET")
+        assert status == 200 and json.loads(raw)["name"] == CREATE["name"]
 
 
 def pid_1_status(container: Container) -> list[str]:

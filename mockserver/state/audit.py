@@ -155,23 +155,20 @@ class AuditLog:
         )
         return [json.loads(body) for (body,) in found[:limit]], len(found) > limit
 
+    def _one_row(self, sql: str, values: Iterable[Any]) -> tuple[Any, ...]:
+        return tuple(self._db.connection().execute(sql, tuple(values)).fetchone())
+
     def counted(self, rows: Filter) -> Counted:
         where, values = rows.where()
-        total, allowed = (
-            self._db.connection()
-            .execute(f"SELECT COUNT(*), COALESCE(SUM(allowed), 0) FROM audit WHERE {where}", values)
-            .fetchone()
+        total, allowed = self._one_row(
+            f"SELECT COUNT(*), COALESCE(SUM(allowed), 0) FROM audit WHERE {where}", values
         )
         return Counted(int(total), int(allowed))
 
     def distinct_keys(self, rows: Filter) -> int:
         where, values = rows.where()
-        (count,) = (
-            self._db.connection()
-            .execute(f"SELECT COUNT(DISTINCT key_id) FROM audit WHERE {where}", values)
-            .fetchone()
-        )
-        return int(count)
+        sql = f"SELECT COUNT(DISTINCT key_id) FROM audit WHERE {where}"
+        return int(self._one_row(sql, values)[0])
 
     def top(self, rows: Filter, group: str, limit: int, *, blocked_by: str = "") -> list[Any]:
         """The most frequent values of ``group`` (key, path or blocking rule),
@@ -200,12 +197,8 @@ class AuditLog:
 
     def count_blocked_by(self, rows: Filter, blocked_by: str) -> int:
         where, values = rows.where()
-        (count,) = (
-            self._db.connection()
-            .execute(f"SELECT COUNT(*) FROM audit WHERE {where}{_BLOCKED_BY[blocked_by]}", values)
-            .fetchone()
-        )
-        return int(count)
+        sql = f"SELECT COUNT(*) FROM audit WHERE {where}{_BLOCKED_BY[blocked_by]}"
+        return int(self._one_row(sql, values)[0])
 
     def buckets(
         self, rows: Filter, width_us: int, shift_us: int = 0
@@ -223,8 +216,7 @@ class AuditLog:
             yield int(bucket), int(total), int(allowed)
 
     def count(self) -> int:
-        (count,) = self._db.connection().execute("SELECT COUNT(*) FROM audit").fetchone()
-        return int(count)
+        return int(self._one_row("SELECT COUNT(*) FROM audit", ())[0])
 
 
 _BLOCKED_BY = {
