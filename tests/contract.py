@@ -39,6 +39,14 @@ def admin_contract() -> Spec:
     return load_spec(ADMIN_SPEC_PATH)
 
 
+@cache
+def gateway_contract() -> Spec:
+    # Imported here: the gateway's document comes with the keys branch.
+    from mockserver.contract.resources import gateway_spec_path
+
+    return load_spec(gateway_spec_path())
+
+
 def _template_matches(template: str, path: str) -> bool:
     pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
     return re.match(pattern, path) is not None
@@ -57,9 +65,12 @@ def _resolve(spec: Spec, node: dict[str, Any], pointer: str) -> tuple[dict[str, 
 
 def assert_conforms(method: str, path: str, status: int, headers: Any, body: Any) -> None:
     """Fail unless the response is one the spec documents for this request
-    (openapi.yaml, or the admin API's own document for /__admin/ paths)."""
+    (openapi.yaml, the admin API's own document for /__admin/ paths, the
+    gateway's for /gateway/ paths, which it documents without that base)."""
     spec = admin_contract() if path.startswith("/__admin/") else contract()
     path = path.split("?")[0]
+    if path.startswith("/gateway/"):
+        spec, path = gateway_contract(), path.removeprefix("/gateway")
     if status == 403 and _names_a_refused_header(body):
         # Refused before routing, whatever the path (README, "Statuses and
         # errors"): a Host the server does not answer, or a page of another
