@@ -164,7 +164,10 @@ const advanced = await recordingFetch(`${baseUrl}/__admin/clock`, {
   headers: { "Content-Type": "application/json" },
   body: JSON.stringify({ advance_seconds: 60 }),
 });
-calls.advanceClock = { ok: advanced.ok, value: await advanced.json().catch(() => null) };
+const moved = await advanced.text();
+calls.advanceClock = advanced.ok
+  ? { ok: true, value: JSON.parse(moved) }
+  : { ok: false, error: { name: "HTTP", statusCode: advanced.status, message: moved } };
 current = null;
 
 const again = await call("checkAuthz.nextWindow", "checkAuthz", () =>
