@@ -28,6 +28,15 @@ class DecodedId:
     machine_id: int
 
 
+def require_after_epoch(when: datetime) -> None:
+    """Refuse an instant before the snowflake epoch: no id can be made for it."""
+    if when < EPOCH:
+        raise ValueError(
+            f"{when.isoformat()} is before the snowflake epoch {EPOCH.isoformat()}"
+            " (2025-01-01T00:00:00Z): no id can be made for it"
+        )
+
+
 def ticks_at(instant: datetime) -> int:
     return (instant - EPOCH) // TICK
 
@@ -105,3 +114,7 @@ class ProcessSnowflakes:
 
     def next_id(self) -> str:
         return self._current().next_id()
+
+    def machine_id(self) -> int:
+        """This process's machine id (claimed on first use)."""
+        return self._current().machine_id

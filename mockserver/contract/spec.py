@@ -63,6 +63,8 @@ class Operation:
     query_parameters: tuple[QueryParameter, ...] = ()
     # Each documented status with its response object, references resolved.
     responses: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # The operation's own ``security: []``: it needs no credentials at all.
+    public: bool = False
 
 
 class Spec:
@@ -147,6 +149,7 @@ class Spec:
                         for status, response in details.get("responses", {}).items()
                         if status.isdigit()
                     },
+                    public=details.get("security") == [],
                 )
 
     def _query_parameters(
