@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from mockserver.backend.clock import Clock, format_timestamp
 from mockserver.backend.fixtures import Fixtures
+from mockserver.state.audit import AuditLog
 from mockserver.state.journal import Journal
 from mockserver.state.store import Store
 
@@ -37,6 +38,7 @@ class Context:
     # Fills in a rate-limit rule's defaults, as openapi.yaml's RateLimitRule gives them.
     complete_rule: Callable[[dict[str, Any]], dict[str, Any]]
     journal: Journal
+    audit: AuditLog
     # The 32 random bytes of a new key's secret (seeded by --seed: keys.py).
     secret_bytes: Callable[[], bytes] = field(default=_random_secret_bytes)
 
@@ -50,9 +52,12 @@ class Context:
         With ``only_if_new``, only a state that never held anything is loaded.
         """
         schemes = [scheme.record() for scheme in self.fixtures.schemes.values()]
-        return self.store.load(
+        loaded = self.store.load(
             schemes, self.fixtures.apps, self.fixtures.app_keys, only_if_new=only_if_new
         )
+        if loaded:
+            self.audit.clear()
+        return loaded
 
 
 @dataclass(frozen=True)

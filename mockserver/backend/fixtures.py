@@ -98,6 +98,14 @@ class RateLimitScheme:
 
 
 @dataclass(frozen=True)
+class AuditHistory:
+    """How much made-up audit history a new state gets (backend/history.py)."""
+
+    days: int = 7
+    checks_per_day: int = 250
+
+
+@dataclass(frozen=True)
 class Fixtures:
     deployment: Deployment
     api_keys: dict[str, ApiKey]
@@ -109,6 +117,8 @@ class Fixtures:
     apps: tuple[dict[str, Any], ...] = ()
     # Demo keys of the apps: (key, app id, secret hash, created µs since the epoch).
     app_keys: tuple[tuple[dict[str, Any], str, str, int], ...] = ()
+    # None: no demo history.
+    audit_history: AuditHistory | None = None
     source: Path | None = None
 
     @property
@@ -198,7 +208,7 @@ def load_fixtures(directory: Path, spec: Spec) -> Fixtures:
         raise FixtureError(loader.problems)
     assert deployment_doc is not None
 
-    rule_schema = spec.document["components"]["schemas"]["RateLimitRule"]
+    rule_schema = spec.component_schema("RateLimitRule")
     deployment = Deployment(
         id=str(deployment_doc["deployment"]["id"]),
         plan=deployment_doc["deployment"]["plan"],
@@ -221,7 +231,9 @@ def load_fixtures(directory: Path, spec: Spec) -> Fixtures:
             loader.fail("deployment.yaml", "api_keys", f"unknown rate_limit_scheme_slug {slug!r}")
     if not loader.problems:
         apps = _apps(loader, apps_doc.get("apps", []), fixtures)
-        fixtures = replace(fixtures, apps=apps)
+        fixtures = replace(
+            fixtures, apps=apps, audit_history=_audit_history(apps_doc.get("audit_history"))
+        )
         fixtures = replace(fixtures, app_keys=_app_keys(loader, apps_doc.get("apps", []), fixtures))
     if loader.problems:
         raise FixtureError(loader.problems)
@@ -370,3 +382,9 @@ def _app_keys(
             micros = (created - EPOCH) // _MICROSECOND
             made.append((key, app["id"], secret_hash(secret), micros))
     return tuple(made)
+
+
+def _audit_history(setting: dict[str, Any] | bool | None) -> AuditHistory | None:
+    if not isinstance(setting, dict):  # false or null: none (the schema allows no true)
+        return None
+    return AuditHistory(**setting)

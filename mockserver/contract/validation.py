@@ -14,6 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 from mockserver.contract.errors import ApiError, Problem
+from mockserver.contract.numbers import parse_whole_number
 from mockserver.contract.spec import Operation, QueryParameter
 
 _TYPE_WORDS = {
@@ -111,9 +112,35 @@ def _problem(
             if error.validator_value == 1
             else (f"{name} must have at least {error.validator_value} characters")
         )
+    elif error.validator in ("anyOf", "oneOf") and error.context:
+        message = f"{name} must be {_describe_alternatives(error)}"
     else:
         message = f"{name}: {error.message}"
     return Problem(message, field=field, parameter=parameter)
+
+
+def _leaf_errors(error: ValidationError) -> Iterable[ValidationError]:
+    for sub in error.context or ():
+        if sub.validator in ("anyOf", "oneOf") and sub.context:
+            yield from _leaf_errors(sub)
+        else:
+            yield sub
+
+
+def _describe_alternatives(error: ValidationError) -> str:
+    """What a value of ``anyOf``/``oneOf`` may be, in the words of its
+    alternatives' own refusals (an id: an integer, a string of digits, null)."""
+    words: list[str] = []
+    for leaf in _leaf_errors(error):
+        if leaf.validator == "type":
+            word = _describe_types(leaf.validator_value)
+        elif leaf.validator == "pattern":
+            word = f"a string matching {leaf.validator_value}"
+        else:
+            continue
+        if word not in words:
+            words.append(word)
+    return " or ".join(words) if words else f"valid: {error.message}"
 
 
 def schema_problems(validator: Draft202012Validator, instance: Any) -> list[Problem]:
@@ -132,7 +159,6 @@ def validate_body(operation: Operation, instance: Any) -> None:
         raise ApiError(422, problems)
 
 
-_INTEGER = re.compile(r"^[+-]?[0-9]{1,30}$")
 _BOOLEANS = {"true": True, "false": False}
 
 
@@ -140,9 +166,7 @@ def _coerce(raw: str, schema: dict[str, Any]) -> Any:
     """A query string value as the type its schema names; ValueError if it is not one."""
     kind = schema.get("type", "string")
     if kind == "integer":
-        if not _INTEGER.match(raw):
-            raise ValueError("an integer")
-        return int(raw)
+        return parse_whole_number(raw, signed=True)
     if kind == "boolean":
         if raw not in _BOOLEANS:
             raise ValueError("true or false")

@@ -10,9 +10,10 @@ from flask import Flask
 from mockserver.backend.clock import FrozenClock, ShiftedClock, SystemClock
 from mockserver.backend.fixtures import load_fixtures
 from mockserver.backend.gateway import GATEWAY_HANDLERS, GATEWAY_PREFIX, limit_management_call
-from mockserver.backend.handlers import HANDLERS, Context
+from mockserver.backend.handlers import Context
 from mockserver.backend.ids import MAX_MACHINE_ID, ProcessSnowflakes
 from mockserver.backend.keys import SeededSecrets
+from mockserver.backend.operations import OPERATIONS
 from mockserver.backend.ratelimits import complete_rule
 from mockserver.config import Settings
 from mockserver.contract.resources import gateway_spec_path
@@ -21,6 +22,7 @@ from mockserver.http.auth import authenticate, authenticate_admin
 from mockserver.http.cors import CorsPolicy
 from mockserver.http.pipeline import Pages, Pipeline
 from mockserver.http.router import Router, spec_methods
+from mockserver.state.audit import AuditLog
 from mockserver.state.journal import Journal
 from mockserver.state.store import Store
 from mockserver.tooling.admin import ADMIN_HANDLERS, ADMIN_SPEC_PATH
@@ -44,7 +46,7 @@ def build_context(settings: Settings, spec: Spec) -> Context:
     store = Store(settings.state_path, durable=not settings.state_is_temporary)
     # Moved by POST /__admin/clock, for every worker: the offset is shared state.
     clock = ShiftedClock(base_clock, store.clock_offset_us)
-    rule_schema = spec.document["components"]["schemas"]["RateLimitRule"]
+    rule_schema = spec.component_schema("RateLimitRule")
     ids = ProcessSnowflakes(clock, machine_id_from(settings.seed), store.claim_machine_id)
     context = Context(
         fixtures=fixtures,
@@ -53,6 +55,7 @@ def build_context(settings: Settings, spec: Spec) -> Context:
         clock=clock,
         complete_rule=lambda rule: complete_rule(rule, rule_schema),
         journal=Journal(settings.journal_path, settings.journal_size),
+        audit=AuditLog(store.database, settings.audit_size),
     )
     if settings.seed is not None:
         context.secret_bytes = SeededSecrets(settings.seed, ids.machine_id)
@@ -74,7 +77,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     keys, clock = context.fixtures.api_keys, context.clock
     router.add(
         spec,
-        HANDLERS,
+        OPERATIONS,
         lambda header, path: limit_management_call(
             context, authenticate(header, keys, clock), path
         ),

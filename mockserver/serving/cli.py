@@ -1,6 +1,7 @@
 """The ``mockserver`` command line."""
 
 import argparse
+import ipaddress
 import multiprocessing
 import os
 import socket
@@ -18,16 +19,20 @@ from granian.log import LogLevels
 
 from mockserver import __version__
 from mockserver.backend.clock import parse_timestamp
+from mockserver.backend.ids import require_id_time
 from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, SETTINGS_VARIABLE, Settings
 from mockserver.contract.resources import default_fixtures_dir, default_spec_path
+from mockserver.http.hosts import host_name, normalise_host
 from mockserver.http.logs import LOG_FORMATS
+from mockserver.serving.environment import EnvironmentParser, bind_environment, secret_file
 
 EXIT_BAD_CONFIGURATION = 2
 
 
-def _timestamp(text: str) -> datetime:
+def _id_timestamp(text: str) -> datetime:
+    """An RFC 3339 instant at which snowflake ids can be made (see ``require_id_time``)."""
     try:
-        return parse_timestamp(text)
+        return require_id_time(parse_timestamp(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -62,13 +67,41 @@ def _delay(text: str) -> tuple[int, int]:
     return delay
 
 
+def _allowed_host(text: str) -> str:
+    name = normalise_host(text)
+    if not name or host_name(name) != name:
+        raise argparse.ArgumentTypeError(
+            f"not a host name: {text!r} (give it without scheme or port, e.g. demo.example.com)"
+        )
+    return name
+
+
+def exposure_warning(host: str, admin_enabled: bool, admin_token: str | None) -> str | None:
+    """What to tell someone who opens the admin API to the network without a token."""
+    if not admin_enabled or admin_token is not None:
+        return None
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = normalise_host(host) == "localhost" or host.endswith(".localhost")
+    if loopback:
+        return None
+    return (
+        f"mockserver: warning: listening on {host} without --admin-token: anyone on the "
+        "network can reset the state and read the journal (every request, bodies included). "
+        "Give --admin-token TOKEN, or --no-admin."
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mockserver",
         description="A contract-faithful stand-in for the Wacht API-auth endpoints.",
     )
     parser.add_argument("--version", action="version", version=f"mockserver {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=EnvironmentParser
+    )
 
     serve = commands.add_parser("serve", help="serve the API until interrupted")
     serve.add_argument(
@@ -97,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--freeze-time",
-        type=_timestamp,
+        type=_id_timestamp,
         default=None,
         metavar="TIMESTAMP",
         help="stop the clock at this RFC 3339 instant, e.g. 2026-01-01T00:00:00Z",
@@ -117,10 +150,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the last N requests for GET /__admin/requests (default 1000; 0 turns it off)",
     )
     serve.add_argument(
+        "--audit-size",
+        type=_positive,
+        default=100_000,
+        metavar="N",
+        help="keep at most N audit rows of gateway checks, the oldest go first (default 100000)",
+    )
+    admin_token = serve.add_mutually_exclusive_group()
+    admin_token.add_argument(
         "--admin-token",
         default=None,
         metavar="TOKEN",
         help="require 'Authorization: Bearer TOKEN' on the admin API",
+    )
+    admin_token.add_argument(
+        "--admin-token-file",
+        type=secret_file,
+        dest="admin_token",
+        metavar="PATH",
+        help="the same, with the token read from this file (keeps it off the command line)",
     )
     serve.add_argument("--no-admin", action="store_true", help="serve no admin API (/__admin/...)")
     serve.add_argument(
@@ -129,7 +177,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="ORIGIN",
         dest="cors_origins",
-        help="only this origin may call from a browser (repeatable; default: any origin)",
+        help="only this origin may call from a browser (repeatable; default: any origin); "
+        "it may then call the admin API and the pages too",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        type=_allowed_host,
+        default=None,
+        metavar="NAME",
+        dest="allowed_hosts",
+        help="answer requests for this domain name too (repeatable; always: localhost, "
+        "*.localhost, IP addresses)",
     )
     serve.add_argument(
         "--delay",
@@ -168,11 +227,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("base_url", metavar="BASE_URL", help="e.g. https://staging.example.com")
     verify.add_argument("--spec", type=Path, default=None, help="OpenAPI file (default: bundled)")
-    verify.add_argument("--key", default="sk_test_mock", help="bearer key to send")
+    key = verify.add_mutually_exclusive_group()
+    key.add_argument("--key", default="sk_test_mock", help="bearer key to send")
+    key.add_argument(
+        "--key-file", type=secret_file, dest="key", metavar="PATH", help="read the key from a file"
+    )
     verify.add_argument("--junit", type=Path, default=None, metavar="PATH", help="write JUnit XML")
     verify.add_argument("--max-examples", type=_positive, default=None, metavar="N")
     verify.add_argument("--seed", type=int, default=None, help="seed the generated data")
+    _options_from_environment(serve, verify)
     return parser
+
+
+def _options_from_environment(
+    serve: argparse.ArgumentParser, verify: argparse.ArgumentParser
+) -> None:
+    """Every option of ``serve`` (``MOCKSERVER_PORT``...) and ``verify``
+    (``MOCKSERVER_VERIFY_KEY``...) can come from the environment: see environment.py."""
+    bind_environment(serve, "MOCKSERVER_")
+    bind_environment(verify, "MOCKSERVER_VERIFY_")
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -210,9 +283,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         frozen_time=args.freeze_time,
         state_path=args.state,
         journal_size=args.journal_size,
+        audit_size=args.audit_size,
         admin_enabled=not args.no_admin,
         admin_token=args.admin_token,
         cors_origins=tuple(args.cors_origins) if args.cors_origins else None,
+        allowed_hosts=tuple(args.allowed_hosts or ()),
         delay_ms=args.delay,
         log_format=args.log_format,
         watch=args.watch,
@@ -370,6 +445,9 @@ def serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
+        warning = exposure_warning(args.host, not args.no_admin, args.admin_token)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
         return serve(args)
     if args.command == "check":
         return run_check(args)

@@ -124,6 +124,8 @@ class Store:
         self.path = self._db.path
         self.keys = KeyStore(self._db)
         self.counters = Counters(self._db)
+        # Shared with what must commit in the same transactions (the audit).
+        self.database = self._db
         try:
             self._refuse_foreign_database()
             self._db.connection().executescript(_TABLES + keys.TABLES + counters.TABLES)

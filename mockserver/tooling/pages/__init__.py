@@ -37,6 +37,7 @@ from mockserver.config import Settings
 from mockserver.contract.errors import ApiError
 from mockserver.contract.jsontext import to_json
 from mockserver.contract.spec import HTTP_METHODS, Spec
+from mockserver.http.printable import printable
 from mockserver.http.router import spec_methods
 
 logger = logging.getLogger("mockserver")
@@ -203,5 +204,7 @@ def _http_error(error: HTTPException) -> Response:
 
 
 def _unexpected_error(error: Exception) -> Response:
-    logger.exception("unexpected error while serving %s %s", request.method, request.path)
+    logger.exception(
+        "unexpected error while serving %s %s", printable(request.method), printable(request.path)
+    )
     return _envelope(ApiError.single(500))
