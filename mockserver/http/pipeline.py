@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockserver.backend.clock import format_timestamp
-from mockserver.backend.handlers import Call, Context, Document
+from mockserver.backend.handlers import Call, Context, Document, Reply
 from mockserver.backend.rules import RuleBroken
 from mockserver.config import MAX_BODY_BYTES, Settings
 from mockserver.contract.errors import ApiError
@@ -71,10 +71,11 @@ def handle(
     route: Route, context: Context, incoming: Incoming, path_params: dict[str, str]
 ) -> Outgoing:
     """One matched request through authentication, validation and its handler."""
-    route.authenticate(incoming.header("Authorization"))
+    operation = route.operation
+    if not operation.public:
+        route.authenticate(incoming.header("Authorization"), incoming.path)
     preferences = read_preferences(incoming.header("Prefer"), incoming.query)
     incoming.preferred_delay_ms = preferences.delay_ms
-    operation = route.operation
     if preferences.forces_response:
         # The spec's answer instead of the handler's: nothing is validated or changed.
         forced_status, forced_body = forced_response(operation, preferences, route.spec)
@@ -82,17 +83,52 @@ def handle(
         outgoing.headers.append(("Preference-Applied", preferences.applied()))
         return outgoing
     query = parse_query(operation.query_parameters, incoming.query)
-    body = read_json_body(operation, incoming) if operation.body_validator is not None else None
     try:
-        result = route.handler(context, Call(body=body, path_params=path_params, query=query))
+        body = read_json_body(operation, incoming) if operation.body_validator is not None else None
+    except ApiError as refused:
+        if route.plain_refusals:
+            return plain_refusal(refused)
+        raise
+    call = Call(
+        body=body,
+        path_params=path_params,
+        query=query,
+        header=incoming.header,
+        peer=incoming.environ.get("REMOTE_ADDR"),
+    )
+    try:
+        result = route.handler(context, call)
     except RuleBroken as broken:
         raise ApiError.single(400, broken.message, field=f"/{broken.field}") from None
     if isinstance(result, Document):
-        outgoing = Outgoing(route.success_status, result.content, result.media_type)
+        status = result.status or route.success_status
+        outgoing = Outgoing(status, result.content, result.media_type)
+    elif isinstance(result, Reply):
+        outgoing = Outgoing.json(result.payload, result.status)
     else:
         outgoing = Outgoing.json(result, route.success_status)
     if preferences.delay_ms is not None:
         outgoing.headers.append(("Preference-Applied", preferences.applied()))
+    return outgoing
+
+
+# The words of the gateway's framework (axum's JSON extractor) for each refusal.
+_PLAIN_REFUSALS = {
+    415: "Expected request with `Content-Type: application/json`",
+    400: "Failed to parse the request body as JSON",
+    413: "Failed to buffer the request body: length limit exceeded",
+    422: "Failed to deserialize the JSON body into the target type",
+}
+
+
+def plain_refusal(refused: ApiError) -> Outgoing:
+    """A refused body as the gateway answers it: plain text, not the envelope
+    (the problems found are named after the framework's words)."""
+    text = _PLAIN_REFUSALS.get(refused.status, "Request failed")
+    details = [problem.detail or problem.message for problem in refused.problems]
+    if refused.status == 422:
+        text += ": " + "; ".join(details)
+    outgoing = Outgoing(refused.status, text.encode("utf-8"), "text/plain; charset=utf-8")
     return outgoing
 
 

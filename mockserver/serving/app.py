@@ -7,13 +7,16 @@ pipeline serves every operation of the specs, Flask the pages for people.
 
 from flask import Flask
 
-from mockserver.backend.clock import FrozenClock, SystemClock
+from mockserver.backend.clock import FrozenClock, ShiftedClock, SystemClock
 from mockserver.backend.fixtures import load_fixtures
+from mockserver.backend.gateway import GATEWAY_HANDLERS, GATEWAY_PREFIX, limit_management_call
 from mockserver.backend.handlers import Context
 from mockserver.backend.ids import MAX_MACHINE_ID, ProcessSnowflakes
+from mockserver.backend.keys import SeededSecrets
 from mockserver.backend.operations import OPERATIONS
 from mockserver.backend.ratelimits import complete_rule
 from mockserver.config import Settings
+from mockserver.contract.resources import gateway_spec_path
 from mockserver.contract.spec import Spec, load_spec
 from mockserver.http.auth import authenticate, authenticate_admin
 from mockserver.http.cors import CorsPolicy
@@ -38,19 +41,24 @@ def machine_id_from(seed: int | None) -> int:
 
 def build_context(settings: Settings, spec: Spec) -> Context:
     """Load the fixtures, open the store (seeding a new one) and wire the rest."""
-    clock = FrozenClock(settings.frozen_time) if settings.frozen_time else SystemClock()
+    base_clock = FrozenClock(settings.frozen_time) if settings.frozen_time else SystemClock()
     fixtures = load_fixtures(settings.fixtures_dir, spec)
     store = Store(settings.state_path, durable=not settings.state_is_temporary)
+    # Moved by POST /__admin/clock, for every worker: the offset is shared state.
+    clock = ShiftedClock(base_clock, store.clock_offset_us)
     rule_schema = spec.component_schema("RateLimitRule")
+    ids = ProcessSnowflakes(clock, machine_id_from(settings.seed), store.claim_machine_id)
     context = Context(
         fixtures=fixtures,
         store=store,
-        ids=ProcessSnowflakes(clock, machine_id_from(settings.seed), store.claim_machine_id),
+        ids=ids,
         clock=clock,
         complete_rule=lambda rule: complete_rule(rule, rule_schema),
         journal=Journal(settings.journal_path, settings.journal_size),
         audit=AuditLog(store.database, settings.audit_size),
     )
+    if settings.seed is not None:
+        context.secret_bytes = SeededSecrets(settings.seed, ids.machine_id)
     context.load_fixtures(only_if_new=True)
     return context
 
@@ -67,11 +75,27 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     router = Router()
     keys, clock = context.fixtures.api_keys, context.clock
-    router.add(spec, OPERATIONS, lambda header: authenticate(header, keys, clock))
+    router.add(
+        spec,
+        OPERATIONS,
+        lambda header, path: limit_management_call(
+            context, authenticate(header, keys, clock), path
+        ),
+    )
+    # The gateway authenticates no caller; its refusals of a body are plain text.
+    router.add(
+        load_spec(gateway_spec_path()),
+        GATEWAY_HANDLERS,
+        lambda header, path: None,
+        prefix=GATEWAY_PREFIX,
+        plain_refusals=True,
+    )
     if settings.admin_enabled:
         token = settings.admin_token
         admin_spec = load_spec(ADMIN_SPEC_PATH)
-        router.add(admin_spec, ADMIN_HANDLERS, lambda header: authenticate_admin(header, token))
+        router.add(
+            admin_spec, ADMIN_HANDLERS, lambda header, path: authenticate_admin(header, token)
+        )
 
     app = Flask("mockserver")
     app.extensions["mockserver"] = context
