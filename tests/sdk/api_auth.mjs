@@ -140,7 +140,16 @@ const invoices = (value, extra = {}) => ({
   required_permissions: ["invoices:read"],
   ...extra,
 });
-for (const label of ["checkAuthz.first", "checkAuthz.second", "checkAuthz.over"]) {
+const first = await call("checkAuthz.first", "checkAuthz", () =>
+  gateway.checkAuthz(invoices(secret), gatewayOptions),
+);
+await call("resolveAuthzIdentity", "resolveAuthzIdentity", () =>
+  gateway.resolveAuthzIdentity(first),
+);
+await call("resolveGatewayPrincipalContext", "resolveGatewayPrincipalContext", () =>
+  gateway.resolveGatewayPrincipalContext(first),
+);
+for (const label of ["checkAuthz.second", "checkAuthz.over"]) {
   await call(label, "checkAuthz", () => gateway.checkAuthz(invoices(secret), gatewayOptions));
 }
 await call("checkPrincipalAuthz.denied", "checkPrincipalAuthz", () =>
@@ -158,6 +167,9 @@ await call("checkPrincipalAuthz.denied", "checkPrincipalAuthz", () =>
   ),
 );
 
+// The backend's health, before the clock moves: it tells the frozen time.
+await call("healthCheck", "healthCheck", () => client.health.healthCheck());
+
 current = "advanceClock";
 const advanced = await recordingFetch(`${baseUrl}/__admin/clock`, {
   method: "POST",
@@ -170,14 +182,8 @@ calls.advanceClock = advanced.ok
   : { ok: false, error: { name: "HTTP", statusCode: advanced.status, message: moved } };
 current = null;
 
-const again = await call("checkAuthz.nextWindow", "checkAuthz", () =>
+await call("checkAuthz.nextWindow", "checkAuthz", () =>
   gateway.checkAuthz(invoices(secret), gatewayOptions),
-);
-await call("resolveAuthzIdentity", "resolveAuthzIdentity", () =>
-  gateway.resolveAuthzIdentity(again),
-);
-await call("resolveGatewayPrincipalContext", "resolveGatewayPrincipalContext", () =>
-  gateway.resolveGatewayPrincipalContext(again),
 );
 // Steps 3 and 4 of the gateway: a value that cannot be a key, and one of the
 // right shape that no key has.
@@ -233,8 +239,7 @@ await call("checkAuthz.revoked", "checkAuthz", () =>
 );
 await call("listApiKeys.afterRevoke", "listApiKeys", () => api.listApiKeys("sdk-app", {}));
 
-// --- the backend's health, and its own rate limit on a limited key ---
-await call("healthCheck", "healthCheck", () => client.health.healthCheck());
+// --- the backend's own rate limit on a limited key ---
 for (let n = 1; n <= 6; n += 1) {
   await call(`limited.${n}`, "listRateLimitSchemes", () => limited.apiKeys.listRateLimitSchemes());
 }
