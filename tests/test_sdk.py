@@ -14,7 +14,6 @@ The server's clock is frozen, and moved only by the script (POST
 /__admin/clock), so the windows of rate limits are the same on every run.
 """
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,11 +37,11 @@ STORED_RULE = {**RULE, "endpoints": ["*"], "priority": 0}
 
 
 @pytest.fixture(scope="module")
-def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SdkRun]:
+def sdk(tmp_path_factory: pytest.TempPathFactory) -> SdkRun:
+    """The one run of the script every test here reads."""
     script = install_sdk(Path(tmp_path_factory.mktemp("wacht-sdk")))
     with run_server(["--freeze-time", FROZEN]) as server:
-        run = run_script(script, server.base_url)
-    yield run
+        return run_script(script, server.base_url)
 
 
 def test_every_api_auth_function_of_the_sdk_is_called(sdk: SdkRun) -> None:
@@ -51,7 +50,7 @@ def test_every_api_auth_function_of_the_sdk_is_called(sdk: SdkRun) -> None:
     assert "checkAuthz" in sdk.exports["gateway"] and sdk.exports["health"] == ["healthCheck"]
 
 
-# --- on main: rate-limit schemes and apps ---------------------------------------------
+# --- rate-limit schemes, apps, the audit's calls ---
 
 
 def test_schemes_through_the_sdk(sdk: SdkRun) -> None:
@@ -140,7 +139,7 @@ def test_audit_calls_return_the_backends_answers(sdk: SdkRun) -> None:
     )
 
 
-# --- from the keys branch: keys, the gateway, the clock, health, the 429 ----------------
+# --- keys, the gateway, the clock, the audit of checks, health, the API's own limit ---
 
 
 def test_keys_through_the_sdk(sdk: SdkRun) -> None:

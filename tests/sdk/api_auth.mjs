@@ -65,7 +65,7 @@ const gateway = client.gateway;
 // positional slot, so leaving one out makes the SDK look for a global client.
 const gatewayOptions = { gatewayUrl, fetch: recordingFetch };
 
-// --- rate-limit schemes and apps (on main since the start) ---
+// --- rate-limit schemes and apps ---
 await call("createRateLimitScheme", "createRateLimitScheme", () =>
   api.createRateLimitScheme({
     slug: "sdk-tight",
@@ -99,7 +99,7 @@ await call("listApiAuthApps.inactive", "listApiAuthApps", () =>
   api.listApiAuthApps({ include_inactive: true }),
 );
 
-// --- the demo audit history of a fixture app (on main) ---
+// --- the demo audit history of a fixture app ---
 const firstPage = await call("getApiAuditLogs.demo", "getApiAuditLogs", () =>
   api.getApiAuditLogs("billing-sync", { limit: 5 }),
 );
@@ -119,7 +119,7 @@ await call("getApiAuditTimeseries.demo", "getApiAuditTimeseries", () =>
   api.getApiAuditTimeseries("billing-sync", { interval: "day" }),
 );
 
-// --- keys, the gateway, the clock (the keys branch) ---
+// --- keys, the gateway, the clock ---
 const created = await call("createApiKey", "createApiKey", () =>
   api.createApiKey("sdk-app", {
     name: "SDK key",
