@@ -14,17 +14,21 @@ it; a blocking rule does not count it. Counters live in the shared state
 
 import hashlib
 import math
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from mockserver.backend.apikeys import Key, is_expired, secret_format_problem, secret_hash
+from mockserver.backend.audit import microseconds
+from mockserver.backend.clock import format_timestamp
 from mockserver.backend.context import Call, Context, Document, Handler, Reply
 from mockserver.backend.fixtures import ApiKey
 from mockserver.backend.permissions import permits
-from mockserver.backend.windows import epoch_ms, rule_string, window_at, window_name
+from mockserver.backend.windows import Window, epoch_ms, rule_string, window_at, window_name
 from mockserver.contract.errors import ApiError, Problem
-from mockserver.state.counters import Tally
+from mockserver.state.counters import Outcome, Tally
 
 GATEWAY_PREFIX = "/gateway"
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -112,16 +116,42 @@ class Decision:
     headers: dict[str, str]
 
 
-def evaluate(ctx: Context, counted: list[tuple[dict[str, Any], str]], now: datetime) -> Decision:
-    """Count the request on every rule that admits it, in one transaction."""
+# Writes a check's audit row in the transaction given (None: no audit row).
+Recorder = Callable[[sqlite3.Connection, "Decision"], None]
+
+
+def evaluate(
+    ctx: Context,
+    counted: list[tuple[dict[str, Any], str]],
+    now: datetime,
+    record: Recorder | None = None,
+) -> Decision:
+    """Count the request on every rule that admits it, in one transaction,
+    which also holds the check's audit row (``record``)."""
     windows = [window_at(rule, now) for rule, _ in counted]
-    outcomes = ctx.store.counters.take(
+    decided: list[Decision] = []
+
+    def decide(db: sqlite3.Connection, outcomes: list[Outcome]) -> None:
+        decided.append(_decision(counted, windows, outcomes, epoch_ms(now)))
+        if record is not None:
+            record(db, decided[0])
+
+    ctx.store.counters.take(
         [
             Tally(f"{name}@{rule_string(rule)}", window.start_ms, rule["max_requests"])
             for (rule, name), window in zip(counted, windows, strict=True)
-        ]
+        ],
+        decide,
     )
-    now_ms = epoch_ms(now)
+    return decided[0]
+
+
+def _decision(
+    counted: list[tuple[dict[str, Any], str]],
+    windows: list[Window],
+    outcomes: list[Outcome],
+    now_ms: int,
+) -> Decision:
     rate_limits, headers = [], {}
     blocked_rule, waits = None, []
     for (rule, _), window, outcome in zip(counted, windows, outcomes, strict=True):
@@ -209,7 +239,7 @@ def check_authz(ctx: Context, call: Call) -> Any:
     now = ctx.clock.now()
     if is_expired(key, now):
         return Reply(401, error_body(request_id))
-    client_ip, _user_agent = _caller(call, body)
+    client_ip, user_agent = _caller(call, body)
     permissions = sorted(
         {*key["permissions"], *key["org_role_permissions"], *key["workspace_role_permissions"]}
     )
@@ -225,14 +255,32 @@ def check_authz(ctx: Context, call: Call) -> Any:
         "retry_after": None,
         "headers": _key_headers(key, permissions),
     }
+    audit_row = {
+        "request_id": request_id,
+        "deployment_id": key["deployment_id"],
+        "app_slug": key["app_slug"],
+        "key_id": key["id"],
+        "key_name": key["name"],
+        "outcome": "VALID",
+        "blocked_by_rule": None,
+        "client_ip": client_ip,
+        "path": f"{method} {resource}",
+        "user_agent": user_agent,
+        "rate_limits": [],
+        "timestamp": format_timestamp(now),
+    }
+    at_us = microseconds(now)
     if not permits(permissions, body.get("required_permissions") or []):
         answer.update(allowed=False, reason="permission_denied", blocked_rule="permission_denied")
         answer["headers"]["x-wacht-permission-denied"] = "true"
+        audit_row.update(outcome="BLOCKED", blocked_by_rule="permission_denied")
+        _write_audit(ctx, audit_row, at_us)
         return answer
     scheme_name, rules = applicable_rules(
         ctx, key.get("rate_limit_scheme_slug") or app["rate_limit_scheme_slug"], resource
     )
     if not rules:
+        _write_audit(ctx, audit_row, at_us)
         return answer
     counted = [
         (
@@ -242,7 +290,17 @@ def check_authz(ctx: Context, call: Call) -> Any:
         )
         for position, rule in rules
     ]
-    decision = evaluate(ctx, counted, now)
+
+    def record(db: sqlite3.Connection, decision: Decision) -> None:
+        blocked = decision.blocked_rule
+        audit_row.update(
+            outcome="VALID" if blocked is None else "BLOCKED",
+            blocked_by_rule=blocked,
+            rate_limits=decision.rate_limits,
+        )
+        ctx.audit.write(db, audit_row, at_us)
+
+    decision = evaluate(ctx, counted, now, record)
     answer["rate_limits"] = decision.rate_limits
     answer["headers"].update(decision.headers)
     if decision.blocked_rule is not None:
@@ -253,6 +311,12 @@ def check_authz(ctx: Context, call: Call) -> Any:
             retry_after=decision.retry_after,
         )
     return answer
+
+
+def _write_audit(ctx: Context, row: dict[str, Any], at_us: int) -> None:
+    """The audit row of a check that counted nothing, in a transaction of its own."""
+    with ctx.store.database.transaction() as db:
+        ctx.audit.write(db, row, at_us)
 
 
 def gateway_health(ctx: Context, call: Call) -> Document:

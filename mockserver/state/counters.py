@@ -8,6 +8,8 @@ A counter seen in a later (or, after the clock was moved back, another)
 window starts again from zero.
 """
 
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mockserver.state.database import SharedSqlite
@@ -41,13 +43,17 @@ class Counters:
     def __init__(self, db: SharedSqlite) -> None:
         self._db = db
 
-    def take(self, tallies: list[Tally]) -> list[Outcome]:
+    def take(
+        self,
+        tallies: list[Tally],
+        then: Callable[[sqlite3.Connection, list[Outcome]], None] | None = None,
+    ) -> list[Outcome]:
         """Count one request on every tally that still admits it, in one
         transaction; a tally at its limit refuses it and is not counted.
-        Every tally is looked at, whatever the others say."""
-        if not tallies:
-            return []
-        outcomes = []
+        Every tally is looked at, whatever the others say. ``then`` runs in
+        the same transaction with the outcomes (the check's audit row): what
+        was counted and what was recorded commit together or not at all."""
+        outcomes: list[Outcome] = []
         with self._db.transaction() as db:
             for tally in tallies:
                 row = db.execute(
@@ -64,4 +70,6 @@ class Counters:
                     (tally.name, tally.window_start, count + 1),
                 )
                 outcomes.append(Outcome(True, count + 1))
+            if then is not None:
+                then(db, outcomes)
         return outcomes

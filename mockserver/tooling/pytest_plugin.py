@@ -53,12 +53,15 @@ class MockServer:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def _admin(self, http_method: str, endpoint: str, **query: Any) -> Any:
+    def _admin(self, http_method: str, endpoint: str, body: Any = None, **query: Any) -> Any:
         params = {name: value for name, value in query.items() if value is not None}
         url = self.url(f"/__admin/{endpoint}")
         if params:
             url += f"?{urllib.parse.urlencode(params)}"
-        request = urllib.request.Request(url, method=http_method)
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(url, data=data, method=http_method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
         if self._admin_token:
             request.add_header("Authorization", f"Bearer {self._admin_token}")
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -102,6 +105,20 @@ class MockServer:
             path=path,
             status=status,
         )["count"]
+
+    def now(self) -> str:
+        """The server's time (RFC 3339), as every worker reads it."""
+        return self._admin("GET", "clock")["now"]
+
+    def advance(self, seconds: float) -> str:
+        """Move the server's clock by ``seconds`` (fractional; negative moves
+        it back), for every worker, frozen or not; returns the new time.
+        Rate-limit windows follow it. reset() puts it back."""
+        return self._admin("POST", "clock", {"advance_seconds": seconds})["now"]
+
+    def set_time(self, instant: str) -> str:
+        """Move the server's clock to ``instant`` (RFC 3339 with an offset)."""
+        return self._admin("POST", "clock", {"now": instant})["now"]
 
     def reset(self) -> None:
         """State back to the fixtures and an empty journal."""
