@@ -79,3 +79,13 @@ def test_a_rule_of_l_admits_exactly_l_across_three_workers() -> None:
             rows = json.loads(response.read())["data"]
         assert sorted(row["request_id"] for row in rows) == sorted(a["request_id"] for a in answers)
         assert sum(row["outcome"] == "VALID" for row in rows) == LIMIT
+        # The clock moved through the admin API moves for every worker: an hour
+        # later the rule's next window admits LIMIT checks again.
+        moved = send(base, "POST", "/__admin/clock", {"advance_seconds": 3600}, AUTH)
+        assert moved == {"now": "2026-05-05T11:00:00Z"}
+        later = [one_after(base, body) for _ in range(LIMIT + 1)]
+        assert [answer["allowed"] for answer in later] == [True] * LIMIT + [False]
+
+
+def one_after(base: str, body: dict[str, Any]) -> dict[str, Any]:
+    return send(base, "POST", "/gateway/v1/authz/check", body, {"Content-Type": "application/json"})

@@ -63,3 +63,24 @@ def test_a_failing_user_test_fails(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
+
+
+def test_advance_moves_the_servers_clock(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        """
+        [pytest]
+        mockserver_freeze_time = 2026-02-02T02:02:02Z
+        """
+    )
+    pytester.makepyfile(
+        test_clock="""
+        def test_advance(mockserver):
+            assert mockserver.now() == "2026-02-02T02:02:02Z"
+            assert mockserver.advance(seconds=90.5) == "2026-02-02T02:03:32.500Z"
+            assert mockserver.set_time("2026-03-01T00:00:00Z") == "2026-03-01T00:00:00Z"
+            mockserver.reset()
+            assert mockserver.now() == "2026-02-02T02:02:02Z"
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
