@@ -1,4 +1,5 @@
-"""Pages for people: interactive API docs (/docs) and the request inspector.
+"""Pages for people: interactive API docs (/docs), the request inspector
+(/__inspector) and the usage view of the gateway's audit (/__usage).
 
 Registered by the app factory; both read what the server already has (the
 spec being served, the admin journal) and need nothing from the network:
@@ -44,7 +45,8 @@ logger = logging.getLogger("mockserver")
 
 DOCS_PREFIX = "/docs"
 INSPECTOR_PREFIX = "/__inspector"
-UI_PREFIXES = (DOCS_PREFIX, INSPECTOR_PREFIX)
+USAGE_PREFIX = "/__usage"
+UI_PREFIXES = (DOCS_PREFIX, INSPECTOR_PREFIX, USAGE_PREFIX)
 
 _UI_DIR = Path(__file__).resolve().parent
 _STATIC_DIR = _UI_DIR / "static"
@@ -178,6 +180,18 @@ def _inspector_blueprint() -> Blueprint:
     return _page_blueprint("mockserver_inspector", INSPECTOR_PREFIX, page)
 
 
+def _usage_blueprint(context: Context) -> Blueprint:
+    """The usage view reads the Wacht API's own audit endpoints, as a console
+    would, with the dev key the docs page uses: same origin, same policy as
+    the inspector (it draws its chart itself, as SVG, so nothing else loads)."""
+
+    def page() -> Response:
+        html = render_template("usage.html", dev_key=context.fixtures.default_key)
+        return _page(html, _INSPECTOR_CSP)
+
+    return _page_blueprint("mockserver_usage", USAGE_PREFIX, page)
+
+
 def register_ui(app: Flask, spec: Spec, context: Context, settings: Settings) -> None:
     """Add the browser pages to ``app``.
 
@@ -186,6 +200,7 @@ def register_ui(app: Flask, spec: Spec, context: Context, settings: Settings) ->
     """
     app.register_blueprint(_docs_blueprint(spec, context))
     app.register_blueprint(_inspector_blueprint())
+    app.register_blueprint(_usage_blueprint(context))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
 
