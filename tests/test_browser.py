@@ -273,3 +273,99 @@ def test_inspector_says_the_admin_api_is_off(tab: Tab, playwright_api: ModuleTyp
             "The admin API is off (the server was started with --no-admin): nothing to show."
         )
         playwright_api.expect(status).to_have_class("problem")
+
+
+# --- the usage view --------------------------------------------------------------------
+
+GATEWAY_CHECK = "/gateway/v1/authz/check"
+# A demo key of fixtures/apps.yaml: billing-sync's "Billing worker", under the
+# standard-api scheme, whose tightest rule is 20 a second per key and IP.
+BILLING_WORKER = "sk_live_GaR-HnC8yVFa36SA_C-L8zvQBoOXx66lkP8o3EmS9PM"
+PER_SECOND = 20
+# With the clock stopped, every check falls in the same second: the 21st is
+# over the limit whatever the machine's speed.
+FROZEN_AT = "2026-06-01T10:30:15Z"
+
+
+def gateway_check(
+    server: RunningServer, resource: str, method: str = "GET", required: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    body = {
+        "principal": {"type": "api_key", "value": BILLING_WORKER},
+        "resource": resource,
+        "method": method,
+        "required_permissions": list(required),
+    }
+    response = checked(requests.post(server.base_url + GATEWAY_CHECK, json=body, timeout=10))
+    assert response.status_code == 200
+    return response.json()
+
+
+def figure(tab: Tab, name: str) -> Any:
+    """The headline figure called ``name`` (its <dd>)."""
+    term = tab.page.locator("dt").filter(has_text=re.compile(f"^{name}$"))
+    return tab.page.locator("#figures-list div").filter(has=term).locator("dd")
+
+
+def shown_count(tab: Tab, name: str) -> int:
+    return int((figure(tab, name).text_content() or "").replace(",", ""))
+
+
+def test_usage_view_shows_gateway_checks_as_they_come_in(
+    tab: Tab, playwright_api: ModuleType
+) -> None:
+    expect = playwright_api.expect
+    with run_server(["--workers", "1", "--freeze-time", FROZEN_AT]) as frozen:
+        quiet = {"app_slug": "no-checks-yet", "name": "Nothing yet", "key_prefix": "sk_live"}
+        assert call_api(frozen, "POST", APPS, json=quiet).status_code == 200
+        tab.page.goto(f"{frozen.base_url}/__inspector")
+        tab.page.get_by_role("link", name="Gateway usage").click()
+        expect(tab.page).to_have_url(f"{frozen.base_url}/__usage")
+        expect(tab.page.get_by_role("heading", name="Gateway usage")).to_be_visible()
+
+        # A new app: its figures are zeros and it says so in words.
+        tab.page.get_by_label("App", exact=True).select_option("no-checks-yet")
+        expect(tab.page.locator("#no-rows")).to_have_text("No gateway checks yet for this app.")
+        expect(tab.page.locator("#chart")).to_be_hidden()
+
+        # A demo app, by day: the chart then spans the audit's 30 days, as the figures do.
+        tab.page.get_by_label("App", exact=True).select_option("billing-sync")
+        tab.page.get_by_label("Chart by", exact=True).select_option("day")
+        expect(tab.page.locator("#checks caption")).to_contain_text("billing-sync")
+        admitted, blocked = shown_count(tab, "Admitted"), shown_count(tab, "Blocked")
+
+        # Checks come in: some admitted, some past the per-second limit, one denied.
+        for _ in range(PER_SECOND):
+            assert gateway_check(frozen, "/v1/invoices")["allowed"] is True
+        for _ in range(2):
+            over = gateway_check(frozen, "/v1/invoices")
+            assert over["allowed"] is False and over["blocked_rule"] == f"{PER_SECOND}/1s"
+        denied = gateway_check(frozen, "/v1/invoices", "DELETE", ("invoices:delete",))
+        assert denied["blocked_rule"] == "permission_denied"
+
+        # The page sees them without a reload: the chart and the rows change.
+        expect(tab.page.locator("#chart")).to_have_attribute(
+            "aria-label",
+            re.compile(f"{admitted + PER_SECOND:,} admitted, {blocked + 3:,} blocked"),
+        )
+        expect(tab.page.locator("#no-rows")).to_be_hidden()
+        expect(figure(tab, "Admitted")).to_have_text(f"{admitted + PER_SECOND:,}")
+        expect(figure(tab, "Blocked")).to_have_text(f"{blocked + 3:,}")
+        rows = tab.page.locator("#checks tbody tr")
+        expect(rows.first).to_contain_text("DELETE /v1/invoices")
+        expect(rows.first).to_contain_text("Permission denied")
+        over_limit = rows.filter(has_text=f"Rate limit {PER_SECOND}/1s")
+        expect(over_limit).to_have_count(2)
+        expect(over_limit.first).to_contain_text("Billing worker")
+        expect(rows.filter(has_text="GET /v1/invoices").filter(has_text="Admitted")).to_have_count(
+            17  # the table shows the latest 20: the denial, the 2 over the limit, 17 admitted
+        )
+        tab.page.get_by_label("Chart by", exact=True).select_option("hour")
+        expect(tab.page.locator("#chart")).to_have_attribute("aria-label", re.compile("per hour"))
+        tab.screenshot("usage_view_after_gateway_checks", full_page=True)
+    # The server has stopped: the page says so and keeps what it showed.
+    expect(tab.page.locator("#status")).to_have_text("The server does not answer; trying again…")
+    expect(tab.page.locator("#status")).to_have_class("problem")
+    expect(rows.first).to_contain_text("Permission denied")
+    assert BILLING_WORKER not in tab.page.locator("body").inner_text()
+    tab.assert_no_problems()
