@@ -7,13 +7,15 @@ request was refused. Each test leaves a screenshot in test-output/screenshots/.
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
+import yaml
 from browser_support import (
     CHROMIUM_ARGS,
     FRONTEND_PAGE,
@@ -360,6 +362,9 @@ def test_usage_view_shows_gateway_checks_as_they_come_in(
         expect(rows.filter(has_text="GET /v1/invoices").filter(has_text="Admitted")).to_have_count(
             17  # the table shows the latest 20: the denial, the 2 over the limit, 17 admitted
         )
+        # Its polling is left out of the journal: there, only the calls made here.
+        journal = checked(requests.get(f"{frozen.base_url}/__admin/requests", timeout=10))
+        assert {entry["path"] for entry in journal.json()["requests"]} == {APPS, GATEWAY_CHECK}
         tab.page.get_by_label("Chart by", exact=True).select_option("hour")
         expect(tab.page.locator("#chart")).to_have_attribute("aria-label", re.compile("per hour"))
         tab.screenshot("usage_view_after_gateway_checks", full_page=True)
@@ -368,4 +373,43 @@ def test_usage_view_shows_gateway_checks_as_they_come_in(
     expect(tab.page.locator("#status")).to_have_class("problem")
     expect(rows.first).to_contain_text("Permission denied")
     assert BILLING_WORKER not in tab.page.locator("body").inner_text()
+    tab.assert_no_problems()
+
+
+def edit_yaml(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(document)
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+
+
+def test_usage_view_says_when_there_are_no_apps_and_when_the_api_refuses(
+    tab: Tab, playwright_api: ModuleType, fixture_dir: Path
+) -> None:
+    expect = playwright_api.expect
+    status = tab.page.locator("#status")
+    edit_yaml(fixture_dir / "apps.yaml", lambda apps: apps.update(apps=[]))
+    with run_server(["--workers", "1", "--fixtures", str(fixture_dir)]) as empty:
+        tab.page.goto(f"{empty.base_url}/__usage")
+        expect(tab.page.locator("#no-apps")).to_contain_text("no API auth app yet")
+        expect(status).to_have_text("No apps to show")
+        expect(tab.page.get_by_label("App", exact=True)).to_be_disabled()
+        # An app made meanwhile shows up, without a reload.
+        made = {"app_slug": "first-app", "name": "First app", "key_prefix": "sk_live"}
+        assert call_api(empty, "POST", APPS, json=made).status_code == 200
+        expect(tab.page.get_by_label("App", exact=True)).to_have_value("first-app")
+        expect(tab.page.locator("#no-rows")).to_be_visible()
+        expect(tab.page.locator("#no-apps")).to_be_hidden()
+
+    # The dev key is the deployment's first key: here, one past its expiry.
+    def expired_first(deployment: dict[str, Any]) -> None:
+        deployment["api_keys"].sort(key=lambda key: key["key"] != "sk_test_expired")
+
+    edit_yaml(fixture_dir / "deployment.yaml", expired_first)
+    with run_server(["--workers", "1", "--fixtures", str(fixture_dir)]) as refusing:
+        tab.page.goto(f"{refusing.base_url}/__usage")
+        expect(status).to_have_text(
+            "The Wacht API refused: 401 Authentication failed: The bearer key has expired."
+        )
+        expect(status).to_have_class("problem")
+        tab.screenshot("usage_view_refused_by_the_api")
     tab.assert_no_problems()

@@ -185,6 +185,24 @@ def test_the_inspector_and_the_usage_view_link_to_each_other(browser: FlaskClien
     assert browser.get(f"{USAGE}/").headers["Location"] == USAGE
 
 
+def test_the_usage_views_own_reads_are_answered_but_not_journalled(
+    browser: FlaskClient,
+) -> None:
+    """It polls every 2 s: journalled, its reads would push the developer's
+    own calls out of the inspector beside it."""
+    script = browser.get(f"{USAGE}/static/usage.js").get_data(as_text=True)
+    assert '"X-Mockserver-Page": "usage"' in script
+    logs = "/api-auth/apps/billing-sync/audit/logs"
+    key = {"Authorization": "Bearer sk_test_mock"}
+    page_read = browser.get(logs, headers={**key, "X-Mockserver-Page": "usage"})
+    assert page_read.status_code == 200
+    assert_conforms("GET", logs, 200, page_read.headers, page_read.get_json())
+    own_read = browser.get(logs, headers=key)
+    assert own_read.get_json() == page_read.get_json()
+    journal = browser.get("/__admin/requests").get_json()["requests"]
+    assert [entry["headers"].get("X-Mockserver-Page") for entry in journal] == [None]
+
+
 def test_ui_pages_are_not_journalled(browser: FlaskClient) -> None:
     pages = [read_page(browser.get(url)) for url in (DOCS, INSPECTOR, USAGE)]
     for url in [f"{DOCS}/openapi.json", f"{DOCS}/", f"{INSPECTOR}/", f"{USAGE}/"]:

@@ -58,13 +58,16 @@ class Refusal extends Error {
 
 async function api(path) {
   const response = await fetch(path, {
-    headers: { Authorization: `Bearer ${devKey}` },
+    // Marks the page's polling, which the journal and the log leave out
+    // (PAGE_CALL_HEADER in pages/__init__.py): the inspector shows your calls.
+    headers: { Authorization: `Bearer ${devKey}`, "X-Mockserver-Page": "usage" },
     cache: "no-store",
   });
   if (!response.ok) {
     const body = await response.json().catch(() => null);
     const error = body?.errors?.[0];
-    throw new Refusal(response.status, error ? visible(error.detail ?? error.message) : "");
+    const words = [error?.message, error?.detail].filter((part) => part).join(": ");
+    throw new Refusal(response.status, visible(words));
   }
   return response.json();
 }
