@@ -313,7 +313,9 @@ async function tick() {
     await refresh();
   } finally {
     state.busy = false;
-    if (!document.hidden) {
+    if (document.hidden) {
+      say("Paused while this tab is hidden"); // over what a refresh under way said
+    } else {
       state.timer = window.setTimeout(tick, state.again ? 0 : POLL_MS);
     }
     state.again = false;
