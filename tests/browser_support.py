@@ -1,5 +1,6 @@
 """What the browser tests need around them: Debian's Chromium, Playwright,
-a second origin to call the API from, and screenshots to look at.
+a second origin to call the API from, screenshots to look at, and the
+figures of the usage view read as a person reads them.
 
 No browser is ever downloaded: Playwright drives /usr/bin/chromium, which
 comes from Debian's ``chromium`` package (installed here when missing and
@@ -10,15 +11,17 @@ import contextlib
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
 from local_servers import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -118,6 +121,37 @@ class Tab:
 
     def assert_no_problems(self) -> None:
         assert self.problems == [], "\n".join(self.problems)
+
+
+# --- reading the usage view ----------------------------------------------------------
+
+
+def figure(tab: Tab, name: str) -> Any:
+    """The headline figure called ``name`` (its <dd>)."""
+    term = tab.page.locator("dt").filter(has_text=re.compile(f"^{name}$"))
+    return tab.page.locator("#figures-list div").filter(has=term).locator("dd")
+
+
+def shown_count(tab: Tab, name: str) -> int:
+    return int((figure(tab, name).text_content() or "").replace(",", ""))
+
+
+def set_hidden(tab: Tab, hidden: bool) -> None:
+    """What the browser does when the tab is switched away from, or back to
+    (headless Chromium's tabs are never hidden on their own)."""
+    tab.page.evaluate(
+        """(hidden) => {
+            Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        hidden,
+    )
+
+
+def edit_yaml(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(document)
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
 
 
 # A frontend as a developer would write it, served from another origin: it

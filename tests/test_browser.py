@@ -2,12 +2,13 @@
 
 What a frontend developer does with mockserver: call it from a page on
 another origin (CORS), try the API in /docs, see in /__inspector why a
-request was refused. Each test leaves a screenshot in test-output/screenshots/.
+request was refused, watch in /__usage what the gateway decided. Each test
+leaves a screenshot in test-output/screenshots/.
 """
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,14 +16,17 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
-import yaml
 from browser_support import (
     CHROMIUM_ARGS,
     FRONTEND_PAGE,
     SNOOPING_PAGE,
     Tab,
+    edit_yaml,
     ensure_chromium,
+    figure,
     require_playwright,
+    set_hidden,
+    shown_count,
     static_site,
 )
 from contract import assert_conforms
@@ -303,28 +307,6 @@ def gateway_check(
     return response.json()
 
 
-def figure(tab: Tab, name: str) -> Any:
-    """The headline figure called ``name`` (its <dd>)."""
-    term = tab.page.locator("dt").filter(has_text=re.compile(f"^{name}$"))
-    return tab.page.locator("#figures-list div").filter(has=term).locator("dd")
-
-
-def shown_count(tab: Tab, name: str) -> int:
-    return int((figure(tab, name).text_content() or "").replace(",", ""))
-
-
-def set_hidden(tab: Tab, hidden: bool) -> None:
-    """What the browser does when the tab is switched away from, or back to
-    (headless Chromium's tabs are never hidden on their own)."""
-    tab.page.evaluate(
-        """(hidden) => {
-            Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
-            document.dispatchEvent(new Event("visibilitychange"));
-        }""",
-        hidden,
-    )
-
-
 def test_usage_view_shows_gateway_checks_as_they_come_in(
     tab: Tab, playwright_api: ModuleType
 ) -> None:
@@ -393,12 +375,6 @@ def test_usage_view_shows_gateway_checks_as_they_come_in(
     expect(rows.first).to_contain_text("POST /v1/exports")
     assert BILLING_WORKER not in tab.page.locator("body").inner_text()
     tab.assert_no_problems()
-
-
-def edit_yaml(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    edit(document)
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
 
 
 def test_usage_view_says_when_there_are_no_apps_and_when_the_api_refuses(
