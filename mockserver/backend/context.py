@@ -89,6 +89,9 @@ class Reply:
 
     status: int
     payload: Any
+    # The decision in a few words, shown on the inspector's row (the gateway's
+    # check: allowed, or the reason and the blocking rule).
+    decision: dict[str, Any] | None = None
 
 
 # Returns the JSON body (None: no body), a Document or a Reply.

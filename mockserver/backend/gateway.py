@@ -220,16 +220,16 @@ def check_authz(ctx: Context, call: Call) -> Any:
     request_id = f"req_{ctx.ids.next_id()}"
     method = body["method"].strip().upper()
     if method not in METHODS:
-        return Reply(400, error_body(request_id))
+        return _refusal(400, request_id, "unknown method")
     resource = normalize_resource(body["resource"])
     if not resource:
-        return Reply(400, error_body(request_id))
+        return _refusal(400, request_id, "empty resource")
     principal = body["principal"]
     value = principal["value"].strip()
     # oauth_access_token principals are out of scope: answered as a token the
     # gateway does not know.
     if principal["type"] != "api_key" or secret_format_problem(value) is not None:
-        return Reply(401, error_body(request_id))
+        return _refusal(401, request_id, "malformed key")
     found = ctx.store.keys.find(secret_hash(value))
     if found is None:
         return INVALID_KEY
@@ -238,7 +238,7 @@ def check_authz(ctx: Context, call: Call) -> Any:
         return INVALID_KEY
     now = ctx.clock.now()
     if is_expired(key, now):
-        return Reply(401, error_body(request_id))
+        return _refusal(401, request_id, "expired key")
     client_ip, user_agent = _caller(call, body)
     permissions = sorted(
         {*key["permissions"], *key["org_role_permissions"], *key["workspace_role_permissions"]}
@@ -275,13 +275,13 @@ def check_authz(ctx: Context, call: Call) -> Any:
         answer["headers"]["x-wacht-permission-denied"] = "true"
         audit_row.update(outcome="BLOCKED", blocked_by_rule="permission_denied")
         _write_audit(ctx, audit_row, at_us)
-        return answer
+        return _decided(answer)
     scheme_name, rules = applicable_rules(
         ctx, key.get("rate_limit_scheme_slug") or app["rate_limit_scheme_slug"], resource
     )
     if not rules:
         _write_audit(ctx, audit_row, at_us)
-        return answer
+        return _decided(answer)
     counted = [
         (
             rule,
@@ -310,7 +310,19 @@ def check_authz(ctx: Context, call: Call) -> Any:
             blocked_rule=decision.blocked_rule,
             retry_after=decision.retry_after,
         )
-    return answer
+    return _decided(answer)
+
+
+def _refusal(status: int, request_id: str, why: str) -> Reply:
+    """The error body (which never says why); the inspector's row does."""
+    return Reply(status, error_body(request_id), {"allowed": False, "reason": why})
+
+
+def _decided(answer: dict[str, Any]) -> Reply:
+    summary = {"allowed": answer["allowed"]}
+    if not answer["allowed"]:
+        summary.update(reason=answer["reason"], blocked_rule=answer["blocked_rule"])
+    return Reply(200, answer, summary)
 
 
 def _write_audit(ctx: Context, row: dict[str, Any], at_us: int) -> None:

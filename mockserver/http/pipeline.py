@@ -35,7 +35,7 @@ from mockserver.http.logs import RequestLog
 from mockserver.http.prefer import forced_response, read_preferences
 from mockserver.http.printable import printable
 from mockserver.http.router import Route, Router
-from mockserver.http.secrets import masked_headers, masked_query
+from mockserver.http.secrets import masked_body, masked_headers, masked_query
 
 logger = logging.getLogger("mockserver")
 
@@ -105,6 +105,7 @@ def handle(
         outgoing = Outgoing(status, result.content, result.media_type)
     elif isinstance(result, Reply):
         outgoing = Outgoing.json(result.payload, result.status)
+        outgoing.decision = result.decision
     else:
         outgoing = Outgoing.json(result, route.success_status)
     if preferences.delay_ms is not None:
@@ -147,11 +148,17 @@ def journal_entry(
         # Secrets are found by name (http/secrets.py), in headers and query alike.
         "query": masked_query(incoming.query),
         "headers": masked_headers(incoming.headers()),
-        "body": body[:JOURNAL_BODY_LIMIT].decode("utf-8", errors="replace") if body else None,
+        "body": (
+            masked_body(body[:JOURNAL_BODY_LIMIT].decode("utf-8", errors="replace"))
+            if body
+            else None
+        ),
         "status": outgoing.status,
         "operation_id": operation_id,
         "errors": outgoing.errors,
         "duration_ms": round(duration_ms, 3),
+        # What the handler decided, for the inspector's row (the gateway's check).
+        "decision": outgoing.decision,
     }
 
 
