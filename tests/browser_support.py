@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from contract import assert_conforms
 from local_servers import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -97,15 +99,33 @@ def static_site(directory: Path) -> Iterator[str]:
 
 @dataclass
 class Tab:
-    """A browser page, with what went wrong on it (script errors, blocked loads)."""
+    """A browser page, with what went wrong on it (script errors, blocked loads)
+    and the answers of the Wacht API it got (its own calls, as the usage view's)."""
 
     page: Any  # playwright.sync_api.Page
     problems: list[str] = field(default_factory=list)
+    api_answers: list[Any] = field(default_factory=list)  # playwright.sync_api.Response
 
     def watch(self) -> "Tab":
         self.page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
         self.page.on("console", self._console)
+        self.page.on("response", self._response)
         return self
+
+    def _response(self, response: Any) -> None:
+        if urlsplit(response.url).path.startswith("/api-auth/"):
+            self.api_answers.append(response)
+
+    def assert_api_answers_conform(self) -> int:
+        """Validate every API answer the page got since the last call against
+        openapi.yaml (before it navigates away); how many there were."""
+        answers, self.api_answers = self.api_answers, []
+        for response in answers:
+            headers = {"Content-Type": response.headers.get("content-type", "")}
+            body = response.json() if response.body() else None
+            path = urlsplit(response.url).path
+            assert_conforms(response.request.method, path, response.status, headers, body)
+        return len(answers)
 
     def _console(self, message: Any) -> None:
         # A refused fetch is logged as an error by Chromium and may be what a test

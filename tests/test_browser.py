@@ -369,6 +369,7 @@ def test_usage_view_shows_gateway_checks_as_they_come_in(
         tab.page.get_by_label("Chart by", exact=True).select_option("hour")
         expect(tab.page.locator("#chart")).to_have_attribute("aria-label", re.compile("per hour"))
         tab.screenshot("usage_view_after_gateway_checks", full_page=True)
+        assert tab.assert_api_answers_conform() > 10
     # The server has stopped: the page says so and keeps what it showed.
     expect(tab.page.locator("#status")).to_have_text("The server does not answer; trying again…")
     expect(tab.page.locator("#status")).to_have_class("problem")
@@ -394,6 +395,7 @@ def test_usage_view_says_when_there_are_no_apps_and_when_the_api_refuses(
         expect(tab.page.get_by_label("App", exact=True)).to_have_value("first-app")
         expect(tab.page.locator("#no-rows")).to_be_visible()
         expect(tab.page.locator("#no-apps")).to_be_hidden()
+        assert tab.assert_api_answers_conform() > 0
 
     # The dev key is the deployment's first key: here, one past its expiry.
     def expired_first(deployment: dict[str, Any]) -> None:
@@ -407,4 +409,5 @@ def test_usage_view_says_when_there_are_no_apps_and_when_the_api_refuses(
         )
         expect(status).to_have_class("problem")
         tab.screenshot("usage_view_refused_by_the_api")
+        assert tab.assert_api_answers_conform() > 0
     tab.assert_no_problems()
