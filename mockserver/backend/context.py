@@ -41,6 +41,9 @@ class Context:
     audit: AuditLog
     # The 32 random bytes of a new key's secret (seeded by --seed: keys.py).
     secret_bytes: Callable[[], bytes] = field(default=_random_secret_bytes)
+    # Runs after the fixtures were loaded into the state (the demo audit
+    # history, backend/demo.py, wired by the app factory).
+    after_load: "Callable[[Context], None] | None" = None
 
     def now(self) -> str:
         return format_timestamp(self.clock.now())
@@ -57,6 +60,8 @@ class Context:
         )
         if loaded:
             self.audit.clear()
+            if self.after_load is not None:
+                self.after_load(self)
         return loaded
 
 

@@ -8,6 +8,7 @@ pipeline serves every operation of the specs, Flask the pages for people.
 from flask import Flask
 
 from mockserver.backend.clock import FrozenClock, ShiftedClock, SystemClock
+from mockserver.backend.demo import seed_history
 from mockserver.backend.fixtures import load_fixtures
 from mockserver.backend.gateway import GATEWAY_HANDLERS, GATEWAY_PREFIX, limit_management_call
 from mockserver.backend.handlers import Context
@@ -59,6 +60,7 @@ def build_context(settings: Settings, spec: Spec) -> Context:
     )
     if settings.seed is not None:
         context.secret_bytes = SeededSecrets(settings.seed, ids.machine_id)
+    context.after_load = lambda ctx: seed_history(ctx, settings.seed, ids.machine_id())
     context.load_fixtures(only_if_new=True)
     return context
 
