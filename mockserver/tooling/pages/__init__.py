@@ -66,9 +66,10 @@ _DOCS_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'"
 )
-# The inspector renders request data as text nodes; this policy is the second
-# line of defence should that ever slip: no inline script can run.
-_INSPECTOR_CSP = (
+# The inspector and the usage view render request and audit data as text
+# nodes; this policy is the second line of defence should that ever slip: no
+# inline script can run, and nothing but this origin is loaded or called.
+_OWN_FILES_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'"
 )
@@ -187,7 +188,7 @@ def _docs_blueprint(spec: Spec, context: Context) -> Blueprint:
 
 def _inspector_blueprint() -> Blueprint:
     def page() -> Response:
-        return _page(render_template("inspector.html"), _INSPECTOR_CSP)
+        return _page(render_template("inspector.html"), _OWN_FILES_CSP)
 
     return _page_blueprint("mockserver_inspector", INSPECTOR_PREFIX, page)
 
@@ -199,7 +200,7 @@ def _usage_blueprint(context: Context) -> Blueprint:
 
     def page() -> Response:
         html = render_template("usage.html", dev_key=context.fixtures.default_key)
-        return _page(html, _INSPECTOR_CSP)
+        return _page(html, _OWN_FILES_CSP)
 
     return _page_blueprint("mockserver_usage", USAGE_PREFIX, page)
 
