@@ -165,12 +165,15 @@ def journal_entry(
 @dataclass(frozen=True)
 class Pages:
     """The pages for people, served by another WSGI app (Flask): which paths
-    are theirs, and which methods each answers. Handed in rather than imported
-    so that the pipeline knows nothing of the tooling above it."""
+    are theirs, which methods each answers, and which API calls are a page's
+    own (the usage view's polling: answered as any call, but, like the pages,
+    not journalled, logged or delayed). Handed in rather than imported so that
+    the pipeline knows nothing of the tooling above it."""
 
     app: WsgiApp
     owns: Callable[[str], bool]
     methods: Callable[[str], list[str] | None]
+    calls: Callable[[Incoming], bool]
 
 
 class Pipeline:
@@ -208,7 +211,7 @@ class Pipeline:
                 return self._serve_page(incoming, start_response)
             route, outgoing = self._respond(incoming, cors)
         outgoing.headers += cors.headers_for(incoming)
-        if not tooling:
+        if not tooling and not self._pages.calls(incoming):
             self._delay(incoming)
             operation_id = route.operation.operation_id if route is not None else None
             self._record(incoming, outgoing, operation_id, started)

@@ -27,7 +27,7 @@ from mockserver.state.audit import AuditLog
 from mockserver.state.journal import Journal
 from mockserver.state.store import Store
 from mockserver.tooling.admin import ADMIN_HANDLERS, ADMIN_SPEC_PATH
-from mockserver.tooling.pages import is_ui_path, register_ui
+from mockserver.tooling.pages import is_page_call, is_ui_path, register_ui
 
 
 def machine_id_from(seed: int | None) -> int:
@@ -110,6 +110,6 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     # Flask's documented way to put WSGI in front of it; Flask stays the app.
     app.wsgi_app = Pipeline(  # type: ignore[method-assign]
-        router, context, settings, cors, Pages(app.wsgi_app, is_ui_path, page_methods)
+        router, context, settings, cors, Pages(app.wsgi_app, is_ui_path, page_methods, is_page_call)
     )
     return app
