@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from bench.base import REPO, BenchError
 from bench.compare import compare
 from bench.loads import LoadOptions
 from bench.soak import soak
+from bench.startup import measure_startup
 from bench.tools import ensure_prism, ensure_wrk
 
 
@@ -27,8 +29,18 @@ def _positive(text: str) -> int:
 
 # Lengths of a full run, and of --quick: enough to see that every part still
 # runs and answers correctly, too short for numbers worth comparing.
-FULL = {"rounds": 5, "duration": 10, "warmup": 3}
-QUICK = {"rounds": 1, "duration": 2, "warmup": 1}
+FULL = {"rounds": 5, "duration": 10, "warmup": 3, "startup_runs": 5}
+QUICK = {"rounds": 1, "duration": 2, "warmup": 1, "startup_runs": 1}
+# What a run does, in this order; --only picks some.
+PARTS = ("compare", "startup")
+
+
+def _parts(text: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in PARTS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"parts are {', '.join(PARTS)}; not {text!r}")
+    return chosen
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SECONDS",
         help="untimed seconds before each (3)",
+    )
+    parser.add_argument(
+        "--startup-runs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="alternating starts of each server for the start-up breakdown (5)",
+    )
+    parser.add_argument(
+        "--only",
+        type=_parts,
+        default=PARTS,
+        metavar="PART[,PART]",
+        help=f"run only these parts: {', '.join(PARTS)} (default: all)",
     )
     parser.add_argument(
         "--quick",
@@ -115,6 +141,23 @@ def cpu_busy(seconds: float = 1.0) -> float:
     return (busy_after - busy_before) / max(1, total_after - total_before)
 
 
+def run_parts(args: argparse.Namespace, options: LoadOptions, prism: Path) -> int:
+    """Each part chosen with --only, in order; the worst exit status of them."""
+    status = 0
+    for part in PARTS:
+        if part not in args.only:
+            continue
+        if part == "compare":
+            status = max(status, compare(args, options, prism))
+        elif part == "startup":
+            print()
+            # The machine may be shared: say how busy it is next to the numbers.
+            print(f"start-up breakdown; {cpu_busy():.0%} of the CPUs busy just before", flush=True)
+            with tempfile.TemporaryDirectory(prefix="mockserver-startup-") as scratch:
+                status = max(status, measure_startup(args.startup_runs, prism, Path(scratch)))
+    return status
+
+
 def interrupt(signum: int, _frame: object) -> None:
     """SIGTERM and SIGINT end the run through every ``finally``, which stops the servers."""
     raise KeyboardInterrupt(f"signal {signum}")
@@ -138,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.soak is not None:
             return soak(args, options)
-        return compare(args, options, ensure_prism())
+        return run_parts(args, options, ensure_prism())
     except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
