@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.base import REPO, BenchError
 from bench.compare import compare
+from bench.extras import run_extras
 from bench.loads import LoadOptions
 from bench.soak import soak
 from bench.startup import measure_startup
@@ -32,7 +33,9 @@ def _positive(text: str) -> int:
 FULL = {"rounds": 5, "duration": 10, "warmup": 3, "startup_runs": 5}
 QUICK = {"rounds": 1, "duration": 2, "warmup": 1, "startup_runs": 1}
 # What a run does, in this order; --only picks some.
-PARTS = ("compare", "startup")
+PARTS = ("compare", "startup", "gateway", "sessions", "audit")
+# mockserver's own loads (bench/extras.py), run together in alternating rounds.
+EXTRA_PARTS = ("gateway", "sessions", "audit")
 
 
 def _parts(text: str) -> tuple[str, ...]:
@@ -155,6 +158,11 @@ def run_parts(args: argparse.Namespace, options: LoadOptions, prism: Path) -> in
             print(f"start-up breakdown; {cpu_busy():.0%} of the CPUs busy just before", flush=True)
             with tempfile.TemporaryDirectory(prefix="mockserver-startup-") as scratch:
                 status = max(status, measure_startup(args.startup_runs, prism, Path(scratch)))
+    extras = [part for part in EXTRA_PARTS if part in args.only]
+    if extras:
+        print()
+        print(f"mockserver's own loads; {cpu_busy():.0%} of the CPUs busy just before", flush=True)
+        status = max(status, run_extras(args, options, extras))
     return status
 
 

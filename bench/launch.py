@@ -168,17 +168,22 @@ def launch(
 
 
 def start_server(
-    name: str, workdir: Path, tag: str, prism: Path | None = None
+    name: str,
+    workdir: Path,
+    tag: str,
+    prism: Path | None = None,
+    extra_args: Sequence[str] = (),
 ) -> AbstractContextManager[RunningServer]:
     """Start mockserver or Prism as a user would, from the same openapi.yaml.
 
     Start-up then covers, for mockserver, Python start-up, loading the spec
     and the fixtures and spawning its workers; for Prism, Node start-up and
-    loading the spec.
+    loading the spec. ``extra_args`` are added to mockserver's command line.
     """
     log = workdir / f"{tag}-{name}.log"
     if name == MOCKSERVER:
-        return launch(name, [sys.executable, "-m", "mockserver", "serve", "--port", "0"], log)
+        argv = [sys.executable, "-m", "mockserver", "serve", "--port", "0", *extra_args]
+        return launch(name, argv, log)
     assert prism is not None
     port = free_port()
     return launch(name, [str(prism), "mock", "-p", str(port), str(SPEC)], log, port)

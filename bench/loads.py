@@ -8,7 +8,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.base import BenchError
@@ -28,6 +28,8 @@ class LoadResult:
     max_ms: float
     socket_errors: dict[str, int]
     statuses: dict[int, int]
+    # What the answers decided, for scripts that read it (gateway.lua: allowed, denied).
+    decisions: dict[str, int] = field(default_factory=dict)
 
     @property
     def rps(self) -> float:
@@ -54,6 +56,7 @@ class LoadResult:
                     max_ms=raw["max_us"] / 1000,
                     socket_errors=raw["socket_errors"],
                     statuses={int(status): n for status, n in raw["statuses"].items()},
+                    decisions=dict(raw.get("decisions", {})),
                 )
         raise BenchError(f"wrk printed no RESULT line:\n{output}")
 
