@@ -15,6 +15,7 @@ from pathlib import Path
 from bench.base import REPO, BenchError
 from bench.compare import compare
 from bench.extras import run_extras
+from bench.history import measure_history_cost
 from bench.loads import LoadOptions
 from bench.soak import soak
 from bench.startup import measure_startup
@@ -158,6 +159,7 @@ def run_parts(args: argparse.Namespace, options: LoadOptions, prism: Path) -> in
             print(f"start-up breakdown; {cpu_busy():.0%} of the CPUs busy just before", flush=True)
             with tempfile.TemporaryDirectory(prefix="mockserver-startup-") as scratch:
                 status = max(status, measure_startup(args.startup_runs, prism, Path(scratch)))
+                status = max(status, measure_history_cost(args.startup_runs, prism, Path(scratch)))
     extras = [part for part in EXTRA_PARTS if part in args.only]
     if extras:
         print()

@@ -119,18 +119,25 @@ def _machine_id(app_id: str) -> int | None:
         return None
 
 
-def server_argv(server: str, port: int, prism: Path) -> list[str]:
+def server_argv(server: str, port: int, prism: Path, extra_args: Sequence[str] = ()) -> list[str]:
     if server == MOCKSERVER:
-        return [sys.executable, "-m", "mockserver", "serve", "--port", str(port)]
+        return [sys.executable, "-m", "mockserver", "serve", "--port", str(port), *extra_args]
     return [str(prism), "mock", "-p", str(port), str(SPEC)]
 
 
 def start_once(
-    server: str, prism: Path, log: Path, env: dict[str, str] | None = None
+    server: str,
+    prism: Path,
+    log: Path,
+    env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> StartupRun:
-    """Start ``server`` on a free port, time its phases, stop it."""
+    """Start ``server`` on a free port, time its phases, stop it.
+
+    ``extra_args`` are added to mockserver's command line.
+    """
     port = free_port()
-    argv = server_argv(server, port, prism)
+    argv = server_argv(server, port, prism, extra_args)
     with open(log, "wb") as output:
         started = time.monotonic()
         process = subprocess.Popen(
