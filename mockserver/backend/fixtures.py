@@ -10,12 +10,9 @@ with a silently ignored typo is worse than one that does not start.
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from mockserver.backend.clock import format_timestamp, parse_timestamp
 from mockserver.backend.ids import compose, ticks_at
@@ -24,6 +21,14 @@ from mockserver.backend.records import new_app
 from mockserver.backend.rules import RuleBroken, check_create_scope
 from mockserver.contract.spec import SPEC_URI, Spec
 from mockserver.contract.validation import display_name
+
+if TYPE_CHECKING:
+    from referencing import Registry
+
+try:  # libyaml's loader is several times faster; start-up time matters.
+    _YamlLoader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _YamlLoader = yaml.SafeLoader
 
 FORMAT_URI = "urn:mockserver:fixture-format"
 FORMAT_PATH = Path(__file__).resolve().parent / "fixture_schema.yaml"
@@ -121,9 +126,14 @@ class Fixtures:
         return next(iter(self.api_keys))
 
 
-def _format_registry(spec: Spec) -> Registry:
+def _format_registry(spec: Spec) -> "Registry":
+    # Imported here: a worker of `serve` gets fixtures already checked
+    # (serving/boot.py) and never needs jsonschema for them.
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     with FORMAT_PATH.open(encoding="utf-8") as handle:
-        fixture_format = yaml.safe_load(handle)
+        fixture_format = yaml.load(handle, Loader=_YamlLoader)
     return Registry().with_resources(
         [
             (FORMAT_URI, Resource(contents=fixture_format, specification=DRAFT202012)),
@@ -152,11 +162,13 @@ class _Loader:
                 self.fail(file_name, "", "file is missing")
             return None
         try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+            document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
             self.fail(file_name, "", f"cannot be read as YAML: {error}")
             return None
         document = {} if document is None else document
+        from jsonschema import Draft202012Validator
+
         validator = Draft202012Validator(
             {"$ref": f"{FORMAT_URI}#/files/{file_name}"}, registry=self._registry
         )

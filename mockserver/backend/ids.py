@@ -105,3 +105,28 @@ class ProcessSnowflakes:
 
     def next_id(self) -> str:
         return self._current().next_id()
+
+
+# The last instant whose ticks fit the 39 bits sonyflake gives them (about 174 years).
+LAST_INSTANT = EPOCH + TICK * ((1 << 39) - 1)
+
+
+def require_after_epoch(when: datetime) -> None:
+    """Refuse an instant ids cannot be made at: before the epoch (2025-01-01),
+    where ticks would be negative and ids too, or past the 39 bits of ticks.
+
+    For ``--freeze-time`` and for setting the clock through the admin API.
+    Raises ValueError with a message naming the epoch.
+    """
+    if when.tzinfo is None:
+        raise ValueError(f"{when.isoformat()} needs a UTC offset")
+    if when < EPOCH:
+        raise ValueError(
+            f"{when.isoformat()} is before the snowflake epoch, "
+            f"{EPOCH.isoformat().replace('+00:00', 'Z')}: ids count 10 ms ticks from it"
+        )
+    if when > LAST_INSTANT:
+        raise ValueError(
+            f"{when.isoformat()} is past {LAST_INSTANT.date()}, the last day ids can count "
+            f"to from the snowflake epoch, {EPOCH.isoformat().replace('+00:00', 'Z')}"
+        )

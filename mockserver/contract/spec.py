@@ -5,16 +5,19 @@ and methods exist, which operationId serves each, and the JSON Schema (Draft
 2020-12, the dialect of OpenAPI 3.1) that a request body must satisfy.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import jsonschema_rs
 import yaml
-from jsonschema import Draft202012Validator, FormatChecker
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, FormatChecker
+    from referencing import Registry
 
 # The spec is registered under this URI so that schemas anywhere in it can be
 # compiled with their ``#/components/...`` references intact.
@@ -25,6 +28,24 @@ try:  # libyaml's loader is several times faster; start-up time matters.
     _YamlLoader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _YamlLoader = yaml.SafeLoader
+
+
+class LazyValidator:
+    """A jsonschema validator compiled on first use.
+
+    jsonschema only words what jsonschema-rs refused (the gates), so a server
+    that is sent nothing invalid never needs it: importing it cost a tenth of
+    a second of every worker's start-up (bench/README.md, "Start-up").
+    """
+
+    def __init__(self, build: Callable[[], "Draft202012Validator"]) -> None:
+        self._build = build
+        self._validator: Draft202012Validator | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._validator is None:
+            self._validator = self._build()
+        return getattr(self._validator, name)
 
 
 class SpecError(Exception):
@@ -39,7 +60,7 @@ def escape_pointer_token(token: str) -> str:
 class QueryParameter:
     name: str
     schema: dict[str, Any]
-    validator: Draft202012Validator
+    validator: "Draft202012Validator"
     # jsonschema-rs, for the fast yes/no (see Operation.body_gate).
     gate: Any
     required: bool = False
@@ -50,7 +71,7 @@ class Operation:
     operation_id: str
     method: str  # upper case, as in HTTP
     path: str  # the OpenAPI path template, e.g. /api-auth/apps/{app_slug}
-    body_validator: Draft202012Validator | None
+    body_validator: "Draft202012Validator | None"
     body_required: bool
     # The same body schema compiled by jsonschema-rs: a valid body passes in
     # about a microsecond, where jsonschema takes a hundred or more. Only a
@@ -73,22 +94,34 @@ class Spec:
             raise SpecError(f"{source}: not an OpenAPI document (no 'paths' mapping)")
         self.document = document
         self.source = source
-        self._registry: Registry = Registry().with_resource(
-            SPEC_URI, Resource(contents=document, specification=DRAFT202012)
-        )
         self.operations: list[Operation] = list(self._read_operations())
 
-    def validator(
-        self, pointer: str, format_checker: FormatChecker | None = None
-    ) -> Draft202012Validator:
-        """Compile the schema at ``pointer`` (a JSON pointer into the spec)."""
-        return Draft202012Validator(
-            {"$ref": f"{SPEC_URI}#{pointer}"},
-            registry=self._registry,
-            format_checker=format_checker,
+    @cached_property
+    def _registry(self) -> "Registry":
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
+
+        return Registry().with_resource(
+            SPEC_URI, Resource(contents=self.document, specification=DRAFT202012)
         )
 
-    def component_validator(self, schema_name: str) -> Draft202012Validator:
+    def validator(
+        self, pointer: str, format_checker: "FormatChecker | None" = None
+    ) -> "Draft202012Validator":
+        """The schema at ``pointer`` (a JSON pointer into the spec), compiled on first use."""
+
+        def build() -> "Draft202012Validator":
+            from jsonschema import Draft202012Validator
+
+            return Draft202012Validator(
+                {"$ref": f"{SPEC_URI}#{pointer}"},
+                registry=self._registry,
+                format_checker=format_checker,
+            )
+
+        return LazyValidator(build)  # type: ignore[return-value]
+
+    def component_validator(self, schema_name: str) -> "Draft202012Validator":
         return self.validator(f"/components/schemas/{escape_pointer_token(schema_name)}")
 
     def resolve(self, node: Any) -> Any:
@@ -197,7 +230,9 @@ class Spec:
             f"{pointer}/requestBody/content/{escape_pointer_token('application/json')}/schema"
         )
 
-    def _body_validator(self, details: dict[str, Any], pointer: str) -> Draft202012Validator | None:
+    def _body_validator(
+        self, details: dict[str, Any], pointer: str
+    ) -> "Draft202012Validator | None":
         content = details.get("requestBody", {}).get("content", {})
         if "application/json" not in content:
             return None

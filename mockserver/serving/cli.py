@@ -1,63 +1,138 @@
-"""The ``mockserver`` command line."""
+"""The ``mockserver`` command line.
+
+Every bad option value ends the command with exit code 2 and a message
+naming the option (argparse's own convention), never a traceback: each value
+is checked by its argparse type below, before anything is started.
+"""
 
 import argparse
-import multiprocessing
 import os
 import socket
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
-
-from granian.log import LogLevels
+from typing import TYPE_CHECKING
 
 from mockserver import __version__
 from mockserver.backend.clock import parse_timestamp
-from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, SETTINGS_VARIABLE, Settings
+from mockserver.backend.ids import require_after_epoch
+from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from mockserver.contract.resources import default_fixtures_dir, default_spec_path
 from mockserver.http.logs import LOG_FORMATS
 
+if TYPE_CHECKING:
+    from mockserver.serving.boot import Checked
+
 EXIT_BAD_CONFIGURATION = 2
+MAX_PORT = 65535
+# More would only share the same cores; a typo such as 40000 must not fork-bomb.
+MAX_WORKERS = 256
+# Journal entries keep whole bodies (up to 2 MB each).
+MAX_JOURNAL_SIZE = 1_000_000
 
 
 def _timestamp(text: str) -> datetime:
     try:
-        return parse_timestamp(text)
+        instant = parse_timestamp(text)
+        require_after_epoch(instant)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+    return instant
 
 
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse type for whole numbers of at least ``minimum``."""
+def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type for whole numbers from ``minimum`` to ``maximum``."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        digits = text.strip()
+        # ASCII digits only: int() also takes "²"-like digits of other scripts.
+        if not (digits.removeprefix("-").isascii() and digits.removeprefix("-").isdigit()):
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
+        if len(digits) > 30:
+            raise argparse.ArgumentTypeError(f"too long a number: {text[:20]!r}...")
+        value = int(digits)
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}")
         return value
 
+    # argparse names the type in its message ("invalid parse value"): name it well.
+    parse.__name__ = "whole number"
     return parse
 
 
 _positive = _whole_number(1)
-_non_negative = _whole_number(0)
+_port = _whole_number(0, MAX_PORT)
+_workers = _whole_number(1, MAX_WORKERS)
+_journal_size = _whole_number(0, MAX_JOURNAL_SIZE)
+
+
+def _seed(text: str) -> int:
+    """Any whole number (negative too, as Python's random takes it)."""
+    return _whole_number(-(10**30))(text)
+
+
+def _host(text: str) -> str:
+    """An address or name to bind: resolvable, without spaces or control characters."""
+    if not text or not text.isprintable() or " " in text:
+        raise argparse.ArgumentTypeError(f"not a host name or address: {text!r}")
+    try:
+        socket.getaddrinfo(text, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise argparse.ArgumentTypeError(f"cannot resolve {text!r}: {reason}") from None
+    return text
+
+
+def _token(text: str) -> str:
+    """A bearer token: visible ASCII, as an Authorization header can carry it."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty (leave the option out for none)")
+    if not all("!" <= character <= "~" for character in text):
+        raise argparse.ArgumentTypeError(
+            "only visible ASCII characters: no spaces, control or non-ASCII characters"
+        )
+    return text
+
+
+def _origin(text: str) -> str:
+    """An origin as browsers send it: SCHEME://HOST[:PORT], nothing after."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or text != f"{parts.scheme}://{parts.netloc}"
+        or "@" in text
+        or not text.isprintable()
+        or " " in text
+    ):
+        raise argparse.ArgumentTypeError(
+            f"not an origin: {text!r} (SCHEME://HOST[:PORT], e.g. http://localhost:3000)"
+        )
+    return text
 
 
 def _delay(text: str) -> tuple[int, int]:
     low, _, high = text.partition("-")
+    number = _whole_number(0, 60_000)
     try:
-        delay = (int(low), int(high or low))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not MS or MIN-MAX: {text!r}") from None
-    if not 0 <= delay[0] <= delay[1] <= 60_000:
+        delay = (number(low), number(high or low))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"not MS or MIN-MAX from 0 to 60000 ms: {text!r}"
+        ) from None
+    if not delay[0] <= delay[1]:
         raise argparse.ArgumentTypeError("delays run from 0 to 60000 ms, MIN before MAX")
     return delay
 
@@ -72,11 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve the API until interrupted")
     serve.add_argument(
-        "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
+        "--host", type=_host, default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
     )
     serve.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=DEFAULT_PORT,
         help=f"port to bind, 0 for any free one (default {DEFAULT_PORT})",
     )
@@ -93,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="fixture directory (default: the bundled fixtures)",
     )
     serve.add_argument(
-        "--seed", type=int, default=None, help="seed everything random, for repeatable output"
+        "--seed", type=_seed, default=None, help="seed everything random, for repeatable output"
     )
     serve.add_argument(
         "--freeze-time",
@@ -104,20 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--workers",
-        type=_positive,
+        type=_workers,
         default=None,
         metavar="N",
         help="worker processes (default: one per CPU; 1 with --seed or --freeze-time)",
     )
     serve.add_argument(
         "--journal-size",
-        type=_non_negative,
+        type=_journal_size,
         default=1000,
         metavar="N",
         help="keep the last N requests for GET /__admin/requests (default 1000; 0 turns it off)",
     )
     serve.add_argument(
         "--admin-token",
+        type=_token,
         default=None,
         metavar="TOKEN",
         help="require 'Authorization: Bearer TOKEN' on the admin API",
@@ -125,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-admin", action="store_true", help="serve no admin API (/__admin/...)")
     serve.add_argument(
         "--cors-origin",
+        type=_origin,
         action="append",
         default=None,
         metavar="ORIGIN",
@@ -171,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--key", default="sk_test_mock", help="bearer key to send")
     verify.add_argument("--junit", type=Path, default=None, metavar="PATH", help="write JUnit XML")
     verify.add_argument("--max-examples", type=_positive, default=None, metavar="N")
-    verify.add_argument("--seed", type=int, default=None, help="seed the generated data")
+    verify.add_argument("--seed", type=_seed, default=None, help="seed the generated data")
     return parser
 
 
@@ -245,16 +322,6 @@ def _port_to_listen_on(host: str, port: int) -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_until_listening(host: str, port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.02)
-
-
 def _worker_count(args: argparse.Namespace) -> int:
     if args.workers is not None:
         return args.workers
@@ -264,106 +331,86 @@ def _worker_count(args: argparse.Namespace) -> int:
     return os.cpu_count() or 1
 
 
-class SettingsRefused(Exception):
-    """``serve`` cannot start with these settings; the message says why."""
-
-
-def check_settings(settings_json: str, answer: Connection) -> None:
-    """Build the app once, in a short-lived process, and answer ("ok", the
-    dev key) or ("error", what is wrong).
-
-    So bad settings stop start-up before any worker exists, and a new state
-    gets its fixtures; the supervisor, which lives as long as the server,
-    keeps none of the app (about 40 MiB, bench/README.md).
-    """
-    from mockserver.backend.fixtures import FixtureError
-    from mockserver.contract.spec import SpecError
-    from mockserver.serving.app import create_app
-    from mockserver.state.store import StoreError
-
-    try:
-        app = create_app(Settings.from_json(settings_json))
-    except (SpecError, FixtureError, StoreError) as error:
-        answer.send(("error", str(error)))
-        return
-    context = app.extensions["mockserver"]
-    context.store.close()
-    context.journal.close()
-    answer.send(("ok", context.fixtures.default_key))
-
-
-def _checked_dev_key(settings: Settings) -> str:
-    """The dev key of valid settings; SettingsRefused saying why otherwise."""
-    spawn = multiprocessing.get_context("spawn")
-    receiving, sending = spawn.Pipe(duplex=False)
-    checker = spawn.Process(target=check_settings, args=(settings.to_json(), sending))
-    checker.start()
-    sending.close()
-    try:
-        outcome, detail = receiving.recv()
-    except EOFError:  # it died; its traceback is on stderr
-        outcome, detail = "error", "the settings check failed unexpectedly (see above)"
-    finally:
-        checker.join()
-    if outcome != "ok":
-        raise SettingsRefused(detail)
-    return str(detail)
-
-
 def serve(args: argparse.Namespace) -> int:
-    from granian import Granian
-    from granian.constants import Interfaces
+    """Check the settings, then serve until interrupted (serving/boot.py says how)."""
+    from mockserver.serving.boot import PendingCheck, SettingsRefused
 
     workers = _worker_count(args)
     with tempfile.TemporaryDirectory(prefix="mockserver-") as scratch:
         settings = _serve_settings(args, Path(scratch))
+        # First, while this process is alone: the check forks from it.
+        pending = PendingCheck(settings)
         try:
-            dev_key = _checked_dev_key(settings)
+            port: int | None = _port_to_listen_on(args.host, args.port)
+            cannot_listen = ""
+        except OSError as error:
+            port, cannot_listen = None, error.strerror or str(error)
+        # Meanwhile, on the other core: what the workers will fork with.
+        import granian  # noqa: F401
+
+        import mockserver.serving.app  # noqa: F401
+        import mockserver.serving.wsgi  # noqa: F401
+
+        try:
+            checked = pending.result()
         except SettingsRefused as refused:
             print(f"mockserver: cannot start:\n{refused}", file=sys.stderr)
             return EXIT_BAD_CONFIGURATION
-        try:
-            port = _port_to_listen_on(args.host, args.port)
-        except OSError as error:
+        if port is None:
             print(
-                f"mockserver: cannot listen on {args.host}:{args.port}: {error.strerror}",
+                f"mockserver: cannot listen on {args.host}:{args.port}: {cannot_listen}",
                 file=sys.stderr,
             )
             return EXIT_BAD_CONFIGURATION
+        return _run_workers(args, settings, checked, port, workers)
 
-        os.environ[SETTINGS_VARIABLE] = settings.to_json()
-        server = Granian(
-            "mockserver.serving.wsgi:app_from_environment",
-            factory=True,
-            address=args.host,
-            port=port,
-            interface=Interfaces.WSGI,
-            workers=workers,
-            # One request at a time per worker: Python code holds the GIL anyway,
-            # and measured, more threads only lengthened the tail (bench/README.md).
-            # With added latency, requests mostly sleep: let them overlap.
-            blocking_threads=1 if settings.delay_ms is None else 32,
-            log_level=LogLevels.warning,
-            # In-flight requests get this long to finish after SIGTERM or Ctrl-C.
-            workers_kill_timeout=10,
+
+def _run_workers(
+    args: argparse.Namespace, settings: Settings, checked: "Checked", port: int, workers: int
+) -> int:
+    import multiprocessing
+
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    from mockserver.serving.boot import announcer_status, fork_announcer, worker_app_loader
+
+    server = Granian(
+        # Only named in granian's own messages: the app comes from the loader below.
+        "mockserver",
+        address=args.host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        # One request at a time per worker: Python code holds the GIL anyway,
+        # and measured, more threads only lengthened the tail (bench/README.md).
+        # With added latency, requests mostly sleep: let them overlap.
+        blocking_threads=1 if settings.delay_ms is None else 32,
+        log_level=LogLevels.warning,
+        # In-flight requests get this long to finish after SIGTERM or Ctrl-C.
+        workers_kill_timeout=10,
+    )
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    banner = "\n".join(
+        [
+            f"mockserver {__version__} listening on http://{host}:{port}",
+            f"dev key: Authorization: Bearer {checked.dev_key}",
+            f"workers: {workers}; state: {args.state or 'temporary'}",
+        ]
+    )
+    announcer: list[int] = []
+    # Called once granian has bound the port, before it forks the workers.
+    server.on_startup(
+        lambda: announcer.append(
+            fork_announcer(args.host, port, settings.admin_token, banner)
         )
-        host = f"[{args.host}]" if ":" in args.host else args.host
-
-        def announce_when_listening() -> None:
-            # The workers bind the port; say where we listen only once it answers,
-            # so that whoever waits for this line can connect straight away.
-            _wait_until_listening(args.host, port)
-            print(f"mockserver {__version__} listening on http://{host}:{port}", flush=True)
-            print(f"dev key: Authorization: Bearer {dev_key}", flush=True)
-            print(f"workers: {workers}; state: {args.state or 'temporary'}", flush=True)
-
-        server.on_startup(
-            lambda: threading.Thread(target=announce_when_listening, daemon=True).start()
-        )
-        # Workers start as fresh interpreters: forking this process, which runs
-        # the announcing thread, could hand a worker a lock held forever.
-        multiprocessing.set_start_method("spawn", force=True)
-        server.serve()
+    )
+    # Forked, the workers start with what this process imported and checked.
+    multiprocessing.set_start_method("fork", force=True)
+    server.serve(target_loader=worker_app_loader(settings, checked), wrap_loader=False)
+    if announcer and announcer_status(announcer[0]) == EXIT_BAD_CONFIGURATION:
+        return EXIT_BAD_CONFIGURATION
     return 0
 
 

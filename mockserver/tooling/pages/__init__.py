@@ -38,12 +38,10 @@ from mockserver.contract.errors import ApiError
 from mockserver.contract.jsontext import to_json
 from mockserver.contract.spec import HTTP_METHODS, Spec
 from mockserver.http.router import spec_methods
+from mockserver.tooling.ui_paths import DOCS_PREFIX, INSPECTOR_PREFIX, is_ui_path
 
 logger = logging.getLogger("mockserver")
 
-DOCS_PREFIX = "/docs"
-INSPECTOR_PREFIX = "/__inspector"
-UI_PREFIXES = (DOCS_PREFIX, INSPECTOR_PREFIX)
 
 _UI_DIR = Path(__file__).resolve().parent
 _STATIC_DIR = _UI_DIR / "static"
@@ -62,11 +60,6 @@ _INSPECTOR_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'"
 )
-
-
-def is_ui_path(path: str) -> bool:
-    """Whether ``path`` belongs to these pages (and so is not an API call to journal)."""
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in UI_PREFIXES)
 
 
 def docs_document(document: dict[str, Any], origin: str) -> dict[str, Any]:

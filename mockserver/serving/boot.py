@@ -1,0 +1,214 @@
+"""How ``mockserver serve`` starts: check once, then fork workers that reuse the check.
+
+Why it is built this way (measured in bench/README.md, "Start-up"):
+
+- The settings are checked (the spec, the fixtures, the state, seeded from
+  the fixtures when new) in a child forked from the command before it imports
+  the server, so the command imports granian and the request path meanwhile,
+  on the other core. The child ends, so the supervisor, which lives as long as
+  the server, keeps none of what the check built: only what it read, pickled
+  (a few hundred kilobytes).
+- Nothing listens before the check has passed: bad settings stop start-up
+  with exit code 2 before granian binds the port.
+- The workers are forked from the supervisor, not spawned: they start with
+  the request path imported and the check's documents and fixtures in
+  memory, so none parses YAML or checks the fixtures again (nor imports
+  jsonschema for it). Settings therefore reach a worker in its memory, never
+  in its environment or command line, which other local users can read in
+  /proc (the admin token is among them).
+- The banner comes from a forked child too, not a thread: forking a process
+  while another of its threads may hold a lock can hand a worker that lock,
+  held forever. A child asks the served port until it answers, prints the
+  banner, and otherwise says why and stops the server (exit code 2).
+"""
+
+import http.client
+import os
+import pickle
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mockserver.config import Settings
+
+# How long the workers may take to answer before `serve` gives up (exit 2).
+ANSWER_TIMEOUT_S = 60.0
+
+
+class SettingsRefused(Exception):
+    """``serve`` cannot start with these settings; the message says why."""
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the check read, for the workers: the dev key and a pickle of the
+    parsed documents and fixtures (a bytes object, cheap to keep and to fork)."""
+
+    dev_key: str
+    loaded: bytes
+
+
+def _flush_standard_streams() -> None:
+    # A forked child inherits unwritten buffers and would write them twice.
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+
+
+def _check(settings: Settings) -> tuple[str, str, bytes]:
+    """("ok", dev key, pickle) or ("error", what is wrong, b"")."""
+    from mockserver.backend.fixtures import FixtureError
+    from mockserver.contract.spec import SpecError
+    from mockserver.serving.app import build_context, load
+    from mockserver.state.store import StoreError
+
+    try:
+        loaded = load(settings)
+        context = build_context(settings, loaded.spec, loaded.fixtures)
+    except (SpecError, FixtureError, StoreError) as error:
+        return "error", str(error), b""
+    context.store.close()
+    context.journal.close()
+    admin = loaded.admin_spec.document if loaded.admin_spec is not None else None
+    documents = pickle.dumps((loaded.spec.document, admin, loaded.fixtures), protocol=5)
+    return "ok", context.fixtures.default_key, documents
+
+
+class PendingCheck:
+    """The settings check, running in a forked child; :meth:`result` waits for it."""
+
+    def __init__(self, settings: Settings) -> None:
+        _flush_standard_streams()
+        reading, writing = os.pipe()
+        self._pid = os.fork()
+        if self._pid == 0:  # the child: check, answer, and end without cleaning up the parent's
+            os.close(reading)
+            status = 0
+            try:
+                answer = pickle.dumps(_check(settings), protocol=5)
+                with os.fdopen(writing, "wb") as pipe:
+                    pipe.write(answer)
+            except BaseException:
+                traceback.print_exc()
+                status = 1
+            finally:
+                _flush_standard_streams()
+                os._exit(status)
+        os.close(writing)
+        self._answer = os.fdopen(reading, "rb")
+
+    def result(self) -> Checked:
+        """The check's outcome; SettingsRefused saying why when the settings are bad."""
+        with self._answer:
+            raw = self._answer.read()
+        os.waitpid(self._pid, 0)
+        if not raw:  # it died; its traceback is on stderr
+            raise SettingsRefused("the settings check failed unexpectedly (see above)")
+        outcome, detail, documents = pickle.loads(raw)
+        if outcome != "ok":
+            raise SettingsRefused(detail)
+        return Checked(detail, documents)
+
+
+def worker_app_loader(settings: Settings, checked: Checked) -> Callable[[], Any]:
+    """What each forked worker calls for its WSGI app."""
+
+    def load_worker_app() -> Any:
+        from mockserver.backend.fixtures import Fixtures
+        from mockserver.contract.spec import Spec
+        from mockserver.serving.app import Loaded
+        from mockserver.serving.wsgi import worker_app
+        from mockserver.tooling.admin import ADMIN_SPEC_PATH
+
+        document, admin, fixtures = pickle.loads(checked.loaded)
+        assert isinstance(fixtures, Fixtures)
+        loaded = Loaded(
+            Spec(document, source=str(settings.spec_path)),
+            Spec(admin, source=str(ADMIN_SPEC_PATH)) if admin is not None else None,
+            fixtures,
+        )
+        return worker_app(settings, loaded)
+
+    return load_worker_app
+
+
+HEALTH_PATH = "/__admin/health"
+
+
+def answers(host: str, port: int, admin_token: str | None, timeout_s: float = 2.0) -> bool:
+    """Whether the app answers on ``host:port``: 200 from the admin API's
+    health or, with the admin API off (--no-admin), the 404 envelope, which
+    only the app sends. Neither is journaled nor logged."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    try:
+        headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
+        connection.request("GET", HEALTH_PATH, headers=headers)
+        response = connection.getresponse()
+        response.read()
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+    if response.status == 200:
+        return True
+    return response.status == 404 and response.getheader("Content-Type") == "application/json"
+
+
+def fork_announcer(
+    host: str,
+    port: int,
+    admin_token: str | None,
+    banner: str,
+    timeout_s: float = ANSWER_TIMEOUT_S,
+) -> int:
+    """Fork the child that prints ``banner`` once the server answers; its pid.
+
+    It ends with status 0 once it has printed the banner; or, when nothing
+    answers within ``timeout_s`` (or the supervisor is gone), prints why,
+    sends the supervisor SIGTERM and ends with status 2.
+    """
+    _flush_standard_streams()
+    supervisor = os.getpid()
+    pid = os.fork()
+    if pid:
+        return pid
+    status = 2
+    try:
+        # The supervisor's handlers (granian's) are no business of this child.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and os.getppid() == supervisor:
+            if answers(host, port, admin_token):
+                print(banner, flush=True)
+                status = 0
+                break
+            time.sleep(0.01)
+        else:
+            print(
+                f"mockserver: cannot start: nothing answered on {host}:{port} "
+                f"within {timeout_s:.0f} s (see above)",
+                file=sys.stderr,
+                flush=True,
+            )
+            os.kill(supervisor, signal.SIGTERM)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        _flush_standard_streams()
+        os._exit(status)
+
+
+def announcer_status(pid: int) -> int:
+    """The announcer's exit status once the server stopped (stopping it if it still waits)."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if not done:
+            os.kill(pid, signal.SIGKILL)
+            done, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return 0
+    return os.waitstatus_to_exitcode(status)
