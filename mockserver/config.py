@@ -31,11 +31,16 @@ class Settings:
     # The request journal: its file (None: a temporary one) and size (0: off).
     journal_path: Path | None = None
     journal_size: int = 1000
+    # The audit of gateway checks keeps at most this many rows (the oldest go).
+    audit_size: int = 100_000
     # The admin API (/__admin/...), and the bearer token it asks for if any.
     admin_enabled: bool = True
     admin_token: str | None = None
-    # Origins a browser may call from (None: any).
+    # Origins a browser may call from (None: any). They alone may also call
+    # the admin API and the pages, which by default answer only their own origin.
     cors_origins: tuple[str, ...] | None = None
+    # Domain names served besides localhost and *.localhost (IP addresses always are).
+    allowed_hosts: tuple[str, ...] = ()
     # Latency added to every response: (min, max) milliseconds, or None.
     delay_ms: tuple[int, int] | None = None
     # One line per request on standard output: "text", "json" or "off".
@@ -59,7 +64,7 @@ class Settings:
         for name in ("spec_path", "fixtures_dir", "state_path", "journal_path"):
             if values.get(name) is not None:
                 values[name] = Path(values[name])
-        for name in ("cors_origins", "delay_ms"):
+        for name in ("cors_origins", "allowed_hosts", "delay_ms"):
             if values.get(name) is not None:
                 values[name] = tuple(values[name])
         if values.get("frozen_time") is not None:

@@ -165,3 +165,61 @@ FRONTEND_PAGE = """<!doctype html>
 </body>
 </html>
 """
+
+
+# A page on another origin that tries what a malicious or merely curious page
+# could: read the journal and reset the state of a server with no admin token,
+# once with a readable fetch and once "blind" (no-cors, which needs no
+# preflight and whose answer the page never sees), and, like any frontend,
+# create an app through the Wacht API.
+SNOOPING_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>A page on another origin</title></head>
+<body>
+  <h1>Another origin tries the admin API</h1>
+  <p>This page: <code id="origin"></code></p>
+  <button type="button" id="try">Try</button>
+  <ul>
+    <li>Create an app (Wacht API): <output id="api">not sent</output></li>
+    <li>Read GET /__admin/requests: <output id="read">not sent</output></li>
+    <li>POST /__admin/reset: <output id="reset">not sent</output></li>
+    <li>POST /__admin/reset, no-cors: <output id="blind-reset">not sent</output></li>
+  </ul>
+  <p>Finished: <output id="done">no</output></p>
+  <script>
+    "use strict";
+    const settings = new URLSearchParams(window.location.search);
+    const api = settings.get("api");
+    const show = (id, text) => { document.getElementById(id).textContent = text; };
+    show("origin", window.location.origin);
+    const attempt = async (id, url, options, read) => {
+      try {
+        const response = await fetch(url, options);
+        show(id, response.type === "opaque" ? "sent, answer hidden" : await read(response));
+      } catch (error) {
+        show(id, "fetch failed: " + error);
+      }
+    };
+    document.getElementById("try").addEventListener("click", async () => {
+      await attempt("api", api + "/api-auth/apps", {
+        method: "POST",
+        headers: {
+          "Authorization": "Bearer " + settings.get("key"),
+          "Content-Type": "application/json",
+        },
+        body: JSON.stringify({
+          app_slug: settings.get("slug"), name: "Made by the snooping page", key_prefix: "sk_live",
+        }),
+      }, async (response) => response.status + " " + (await response.json()).app_slug);
+      await attempt("read", api + "/__admin/requests", {}, async (response) =>
+        response.status + " " + (await response.text()).slice(0, 200));
+      await attempt("reset", api + "/__admin/reset", { method: "POST" },
+        async (response) => String(response.status));
+      await attempt("blind-reset", api + "/__admin/reset", { method: "POST", mode: "no-cors" },
+        async (response) => String(response.status));
+      show("done", "yes");
+    });
+  </script>
+</body>
+</html>
+"""

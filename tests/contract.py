@@ -60,6 +60,13 @@ def assert_conforms(method: str, path: str, status: int, headers: Any, body: Any
     (openapi.yaml, or the admin API's own document for /__admin/ paths)."""
     spec = admin_contract() if path.startswith("/__admin/") else contract()
     path = path.split("?")[0]
+    if status == 403 and _names_a_refused_header(body):
+        # Refused before routing, whatever the path (README, "Statuses and
+        # errors"): a Host the server does not answer, or a page of another
+        # origin calling the admin API or the pages. No operation is involved,
+        # as with 404 and 405; the envelope names the header at fault.
+        _validate(contract(), "/components/schemas/ErrorEnvelope", body)
+        return
     templates = [t for t in spec.document["paths"] if _template_matches(t, path)]
     operation = next(
         (
@@ -97,6 +104,16 @@ def assert_conforms(method: str, path: str, status: int, headers: Any, body: Any
     assert media_type in content, f"Content-Type {media_type!r} is not documented for {status}"
     if media_type == "application/json":
         _validate(spec, f"{pointer}/content/{escape_pointer_token(media_type)}/schema", body)
+
+
+def _names_a_refused_header(body: Any) -> bool:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return (
+        isinstance(errors, list)
+        and len(errors) == 1
+        and isinstance(errors[0], dict)
+        and errors[0].get("parameter") in ("Host", "Origin")
+    )
 
 
 def _validate(spec: Spec, pointer: str, body: Any) -> None:

@@ -47,6 +47,28 @@ def test_the_bearer_key_is_masked(client: ContractClient) -> None:
     assert "sk_test_mock" not in str(entry)
 
 
+def test_secret_query_parameters_and_headers_are_masked_by_name(client: ContractClient) -> None:
+    secrets = {
+        "key": "query-secret-one",
+        "API_KEY": "query-secret-two",
+        "accessToken": "query-secret-three",
+        "client-secret": "query-secret-four",
+        "password": "hunter2",
+    }
+    query = "&".join(f"{name}={value}" for name, value in secrets.items())
+    client.get(
+        f"{APPS}?{query}&monkey=banana&keyword=kept", headers={"X-Auth-Token": "hdr-1234567"}
+    )
+    (entry,) = journal(client)
+    assert entry["query"]["key"] == "••••-one"  # the last four, as for the bearer key
+    assert entry["query"]["password"] == "••••"  # a short secret shows nothing
+    assert entry["headers"]["X-Auth-Token"] == "••••4567"
+    # Words that merely contain a secret word are not secrets.
+    assert entry["query"]["monkey"] == "banana" and entry["query"]["keyword"] == "kept"
+    for value in [*secrets.values(), "hdr-1234567"]:
+        assert value not in str(entry)
+
+
 def test_unrouted_and_refused_requests_are_journalled(client: ContractClient) -> None:
     client.get("/nowhere")
     client.post(APPS, data="{", headers={"Content-Type": "application/json"})
@@ -139,6 +161,16 @@ def test_ids_stay_unique_after_a_reset(client: ContractClient) -> None:
     first = client.create().get_json()["id"]
     client.post(f"{ADMIN}/reset", auth=None)
     assert client.create().get_json()["id"] != first
+
+
+def test_a_reset_keeps_the_machine_id_claims(client: ContractClient) -> None:
+    """Ids after a reset never repeat earlier ones because the claims of
+    machine ids survive it: a process claiming after the reset gets another."""
+    store = client.app.extensions["mockserver"].store
+    before = store.claim_machine_id(7)
+    assert client.post(f"{ADMIN}/reset", auth=None).status_code == 204
+    after = store.claim_machine_id(before)
+    assert after != before
 
 
 def test_an_admin_token_protects_the_admin_api(make_client) -> None:

@@ -76,6 +76,12 @@ def test_inactive_apps_are_listed_only_on_request(client: ContractClient) -> Non
         ("limit=1.5", "limit"),
         ("offset=-1", "offset"),
         ("offset=99999999999999999999", "offset"),
+        ("offset=" + "1" * 5000, "offset"),
+        # Only ASCII digits are a number: not a trailing newline, not other scripts' digits.
+        ("limit=5%0A", "limit"),
+        ("limit=%D9%A3", "limit"),
+        ("limit=%C2%B2", "limit"),
+        ("limit=1_0", "limit"),
         ("include_inactive=yes", "include_inactive"),
     ],
 )

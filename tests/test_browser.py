@@ -17,6 +17,7 @@ import requests
 from browser_support import (
     CHROMIUM_ARGS,
     FRONTEND_PAGE,
+    SNOOPING_PAGE,
     Tab,
     ensure_chromium,
     require_playwright,
@@ -103,6 +104,7 @@ def admin(server: RunningServer) -> Admin:
 def frontend_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     site = tmp_path_factory.mktemp("frontend")
     (site / "index.html").write_text(FRONTEND_PAGE, encoding="utf-8")
+    (site / "snoop.html").write_text(SNOOPING_PAGE, encoding="utf-8")
     with static_site(site) as origin:
         yield origin
 
@@ -191,17 +193,21 @@ def test_inspector_shows_why_a_request_was_refused(
     assert call_api(server, "GET", APPS).status_code == 200
     assert call_api(server, "POST", APPS, json={}).status_code == 422
     assert call_api(server, "GET", APPS, params={"note": INJECTED}).status_code == 200
+    # Control characters show as escapes; a secret query parameter is masked.
+    forged = {"line": "a\nb\u202ec", "api_key": "sk_live_in_a_query"}
+    assert call_api(server, "GET", APPS, params=forged).status_code == 200
     tab.page.goto(f"{server.base_url}/__inspector")
     expect(tab.page.locator("#status")).to_contain_text("#token=")  # says how to give one
 
     tab.page.goto(f"{server.base_url}/__inspector#token={ADMIN_TOKEN}")
     rows = tab.page.locator("#requests tbody tr").filter(has_text=APPS)
-    expect(rows).to_have_count(3)
+    expect(rows).to_have_count(4)
     refused = rows.filter(has=tab.page.locator("td.status", has_text="422"))
     # Why it was refused is on the row itself, no click needed.
     expect(refused).to_contain_text("app_slug is required")
     expect(refused).to_contain_text("field /app_slug")
-    expect(rows.first).to_contain_text(f"{APPS}?note={INJECTED}")
+    expect(rows.first).to_contain_text(f"{APPS}?line=a\\x0ab\\u202ec&api_key=••••uery")
+    expect(rows.nth(1)).to_contain_text(f"{APPS}?note={INJECTED}")
 
     refused.click()
     details = tab.page.locator("#details")
@@ -211,7 +217,59 @@ def test_inspector_shows_why_a_request_was_refused(
     tab.screenshot("inspector_refused_request", full_page=True)
 
     text = tab.page.locator("body").inner_text()
-    assert DEV_KEY not in text and ADMIN_TOKEN not in text
+    assert DEV_KEY not in text and ADMIN_TOKEN not in text and "sk_live_in_a_query" not in text
     assert tab.page.locator("#requests img, #details img").count() == 0
     assert tab.page.evaluate("window.injected") is None
     tab.assert_no_problems()
+
+
+@pytest.fixture(scope="module")
+def open_server() -> Iterator[RunningServer]:
+    """A real mockserver with the admin API open to anyone who can reach it
+    (no --admin-token), as most developers run it."""
+    with run_server(["--workers", "1"]) as running:
+        yield running
+
+
+def test_a_page_on_another_origin_can_neither_read_the_journal_nor_reset(
+    tab: Tab, playwright_api: ModuleType, open_server: RunningServer, frontend_origin: str
+) -> None:
+    expect = playwright_api.expect
+    base_url = open_server.base_url
+    made_before = {"app_slug": "made-before-the-page", "name": "Work", "key_prefix": "sk_live"}
+    assert call_api(open_server, "POST", APPS, json=made_before).status_code == 200
+    slug = "from-the-snooping-page"
+    query = urlencode({"api": base_url, "key": DEV_KEY, "slug": slug})
+    tab.page.goto(f"{frontend_origin}/snoop.html?{query}")
+
+    tab.page.get_by_role("button", name="Try").click()
+    expect(tab.page.locator("#done")).to_have_text("yes")
+    # The page's own call to the Wacht API works, as for any frontend...
+    expect(tab.page.locator("#api")).to_have_text(f"200 {slug}")
+    # ...but the browser hands it nothing from the admin API,
+    expect(tab.page.locator("#read")).to_contain_text("fetch failed")
+    expect(tab.page.locator("#reset")).to_contain_text("fetch failed")
+    # and a reset sent blind (no preflight, answer hidden) still reached the server:
+    expect(tab.page.locator("#blind-reset")).to_have_text("sent, answer hidden")
+    tab.screenshot("cross_origin_page_refused_by_the_admin_api")
+
+    # Which refused it: nothing was reset. The app made before the page and the
+    # page's own are both there, and the journal still holds the page's call.
+    for kept in (made_before["app_slug"], slug):
+        assert call_api(open_server, "GET", f"{APPS}/{kept}").status_code == 200
+    journal = requests.get(
+        f"{base_url}/__admin/requests", params={"method": "POST", "path": APPS}, timeout=10
+    )
+    origins = [entry["headers"].get("Origin") for entry in checked(journal).json()["requests"]]
+    assert origins.count(frontend_origin) == 1 and len(origins) == 2
+    tab.assert_no_problems()
+
+
+def test_inspector_says_the_admin_api_is_off(tab: Tab, playwright_api: ModuleType) -> None:
+    with run_server(["--workers", "1", "--no-admin"]) as no_admin:
+        tab.page.goto(f"{no_admin.base_url}/__inspector")
+        status = tab.page.locator("#status")
+        playwright_api.expect(status).to_have_text(
+            "The admin API is off (the server was started with --no-admin): nothing to show."
+        )
+        playwright_api.expect(status).to_have_class("problem")

@@ -1,7 +1,6 @@
 """The ``mockserver`` command as a user runs it: real processes on free ports."""
 
 import json
-import subprocess
 import sys
 import urllib.request
 from dataclasses import replace
@@ -10,6 +9,7 @@ from typing import Any
 
 import pytest
 from contract import assert_conforms
+from local_servers import run_to_exit
 
 from mockserver.backend.ids import decode
 from mockserver.config import Settings
@@ -99,16 +99,13 @@ def test_python_dash_m_mockserver_serves_too() -> None:
     [
         (["--freeze-time", "yesterday"], "not an RFC 3339 timestamp"),
         (["--freeze-time", "2026-03-01T12:00:00"], "needs a UTC offset"),
+        (["--freeze-time", "2024-06-01T00:00:00Z"], "before the snowflake epoch 2025-01-01"),
+        (["--freeze-time", "2200-01-01T00:00:00Z"], "the last instant a snowflake id can hold"),
         (["--spec", "/nonexistent/openapi.yaml"], "cannot read the spec"),
     ],
 )
 def test_bad_options_exit_with_code_2_and_say_why(args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mockserver", "serve", "--port", "0", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_to_exit([sys.executable, "-m", "mockserver", "serve", "--port", "0", *args])
     assert result.returncode == 2
     assert message in result.stderr
 

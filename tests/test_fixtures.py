@@ -1,12 +1,12 @@
 """Fixture loading: the bundled world, and every way a fixture can be wrong."""
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from contract import contract
+from local_servers import run_to_exit
 
 from mockserver.backend.fixtures import FixtureError, load_fixtures
 from mockserver.contract.resources import default_fixtures_dir
@@ -164,20 +164,8 @@ def test_serve_refuses_bad_fixtures_with_exit_code_2(fixture_dir: Path) -> None:
         "rate_limit_schemes.yaml",
         lambda d: d["rate_limit_schemes"][0]["rules"][0].update(unit="day", duration=45),
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mockserver",
-            "serve",
-            "--port",
-            "0",
-            "--fixtures",
-            str(fixture_dir),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_to_exit(
+        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--fixtures", str(fixture_dir)]
     )
     assert result.returncode == 2
     assert "rate_limit_schemes.yaml" in result.stderr

@@ -1,12 +1,14 @@
 """The production server (granian, several workers) as users run it."""
 
+import contextlib
 import http.client
 import json
 import signal
+import sqlite3
 import threading
-import time
 from urllib.parse import urlsplit
 
+import watchfiles
 from contract import assert_conforms
 from test_cli import CREATE, call
 
@@ -64,6 +66,11 @@ def test_the_journal_holds_the_requests_of_every_worker() -> None:
         assert any("workers: 2" in line for line in server.output)
 
 
+def app_stored(state, slug: str) -> bool:
+    with contextlib.closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as db:
+        return db.execute("SELECT 1 FROM apps WHERE app_slug = ?", (slug,)).fetchone() is not None
+
+
 def test_sigterm_lets_in_flight_requests_finish_and_exits_0(tmp_path) -> None:
     state = tmp_path / "state.sqlite3"
     with run_server(["--workers", "2", "--state", str(state)]) as server:
@@ -80,7 +87,16 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_0(tmp_path) -> None:
 
         client = threading.Thread(target=slow_create)
         client.start()
-        time.sleep(0.5)  # the request is being served, its answer delayed
+        # In flight: the handler has stored the app, the answer is held back by
+        # its delay. Seen in the state file as it changes, with no sleep (a
+        # request could queue behind the delayed one in its worker).
+        for ticks, _changes in enumerate(
+            watchfiles.watch(tmp_path, rust_timeout=100, yield_on_timeout=True)
+        ):
+            if app_stored(state, "in-flight"):
+                break
+            assert ticks < 300, "the delayed create never ran"
+        assert answers == []  # still being served
         server.process.send_signal(signal.SIGTERM)
         client.join(timeout=30)
         assert server.process.wait(timeout=30) == 0

@@ -4,7 +4,7 @@ import pytest
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
-from mockserver.backend.handlers import HANDLERS
+from mockserver.backend.operations import OPERATIONS
 from mockserver.contract.resources import default_spec_path
 from mockserver.contract.spec import Spec, SpecError, load_spec
 
@@ -17,7 +17,7 @@ def test_openapi_yaml_is_a_valid_openapi_3_1_document() -> None:
 
 def test_every_operation_has_a_handler_and_every_handler_an_operation() -> None:
     spec = load_spec(default_spec_path())
-    assert {op.operation_id for op in spec.operations} == set(HANDLERS)
+    assert {op.operation_id for op in spec.operations} == set(OPERATIONS)
 
 
 def test_every_operation_documents_its_errors_with_the_envelope() -> None:

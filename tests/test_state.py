@@ -1,16 +1,14 @@
 """`mockserver serve --state PATH`: what a user made survives a restart."""
 
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from local_servers import run_to_exit
 from test_cli import call
 
 from mockserver.tooling.testing import run_server
@@ -95,11 +93,8 @@ def test_a_state_file_that_is_not_a_database_stops_start_up(tmp_path: Path) -> N
     state = tmp_path / "notes.txt"
     text = "These are my notes, not a database.\n" * 20
     state.write_text(text)
-    result = subprocess.run(
-        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--state", str(state)],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_to_exit(
+        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--state", str(state)]
     )
     assert result.returncode == 2, result.stdout + result.stderr
     assert str(state) in result.stderr
@@ -116,24 +111,17 @@ def test_an_sqlite_database_of_another_program_stops_start_up(tmp_path: Path) ->
         db.execute("INSERT INTO customers VALUES ('Ada')")
     db.close()
     original = state.read_bytes()
-    stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
-    with stdout.open("w") as out, stderr.open("w") as err:
-        # A session of its own, so that a server that did start is stopped whole.
-        process = subprocess.Popen(
+    # A server that did start is stopped whole when the wait times out.
+    try:
+        result = run_to_exit(
             [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--state", str(state)],
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
+            timeout=60,
         )
-    deadline = time.monotonic() + 30
-    while process.poll() is None:
-        if "listening" in stdout.read_text() or time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-            pytest.fail(f"mockserver did not refuse {state.name}, another program's database")
-        time.sleep(0.05)
-    assert process.returncode == 2
-    assert str(state) in stderr.read_text()
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"mockserver did not refuse {state.name}, another program's database")
+    assert result.returncode == 2
+    err = result.stderr
+    assert str(state) in err
     # The other program's database is left as it was.
     assert state.read_bytes() == original
 

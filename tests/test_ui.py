@@ -82,7 +82,7 @@ def test_docs_page_loads_swagger_ui_from_this_server_only(browser: FlaskClient) 
 
 
 def test_docs_spec_sends_try_it_out_to_the_requests_origin(browser: FlaskClient) -> None:
-    origin = "http://frontend.test:8123"
+    origin = "http://frontend.localhost:8123"  # a name the Host check lets through
     page = read_page(browser.get(DOCS, base_url=origin))
     spec_url = page.by_id["swagger-ui"]["data-spec-url"]
     assert spec_url is not None
@@ -143,7 +143,13 @@ def test_inspector_page_loads_its_own_files_and_runs_no_inline_script(
 def test_inspector_is_served_without_the_admin_api() -> None:
     """It then says the admin API is off, rather than a bare 404."""
     browser = create_app(Settings(admin_enabled=False)).test_client()
-    assert browser.get(INSPECTOR).status_code == 200
+    page = read_page(browser.get(INSPECTOR))
+    # The page's journal request meets the 404 of an absent admin API...
+    assert browser.get("/__admin/requests?limit=100").status_code == 404
+    # ...which its script turns into these words (seen in a browser in test_browser.py).
+    (script,) = [url for url in page.assets if url.endswith("inspector.js")]
+    text = browser.get(script).get_data(as_text=True)
+    assert "status === 404" in text and "The admin API is off" in text
 
 
 def test_ui_pages_are_not_journalled(browser: FlaskClient) -> None:
@@ -158,9 +164,11 @@ def test_ui_pages_are_not_journalled(browser: FlaskClient) -> None:
     assert [(entry["method"], entry["path"]) for entry in journal] == []
 
 
-def test_pages_answer_cross_origin_calls_like_the_api(browser: FlaskClient) -> None:
-    """A frontend on another port may fetch the spec the docs serve."""
+def test_pages_answer_cross_origin_calls_from_a_listed_origin() -> None:
+    """A frontend listed with --cors-origin may fetch the spec the docs serve
+    (any other origin is refused: tests/test_security.py)."""
     origin = {"Origin": "http://localhost:5173"}
+    browser = create_app(Settings(cors_origins=(origin["Origin"],))).test_client()
     spec = browser.get(f"{DOCS}/openapi.json", headers=origin)
     assert spec.status_code == 200
     assert spec.headers["Access-Control-Allow-Origin"] == origin["Origin"]

@@ -110,6 +110,14 @@ class User:
 
 
 @dataclass(frozen=True)
+class AuditHistory:
+    """How much made-up audit history a new state gets (backend/history.py)."""
+
+    days: int = 7
+    checks_per_day: int = 250
+
+
+@dataclass(frozen=True)
 class Fixtures:
     deployment: Deployment
     api_keys: dict[str, ApiKey]
@@ -119,6 +127,8 @@ class Fixtures:
     users: dict[str, User]
     # Demo apps, oldest first, as the store keeps them (without rate_limits).
     apps: tuple[dict[str, Any], ...] = ()
+    # None: no demo history.
+    audit_history: AuditHistory | None = None
     source: Path | None = None
 
     @property
@@ -215,7 +225,7 @@ def load_fixtures(directory: Path, spec: Spec) -> Fixtures:
         raise FixtureError(loader.problems)
     assert deployment_doc is not None
 
-    rule_schema = spec.document["components"]["schemas"]["RateLimitRule"]
+    rule_schema = spec.component_schema("RateLimitRule")
     deployment = Deployment(
         id=str(deployment_doc["deployment"]["id"]),
         plan=deployment_doc["deployment"]["plan"],
@@ -234,7 +244,11 @@ def load_fixtures(directory: Path, spec: Spec) -> Fixtures:
         source=directory,
     )
     if not loader.problems:
-        fixtures = replace(fixtures, apps=_apps(loader, apps_doc.get("apps", []), fixtures))
+        fixtures = replace(
+            fixtures,
+            apps=_apps(loader, apps_doc.get("apps", []), fixtures),
+            audit_history=_audit_history(apps_doc.get("audit_history")),
+        )
     if loader.problems:
         raise FixtureError(loader.problems)
     return fixtures
@@ -384,3 +398,9 @@ def _directory(
                 )
         users[user_id] = User(user_id, entry.get("name"), entry.get("email"), org_ids, ws_ids)
     return organizations, workspaces, users
+
+
+def _audit_history(setting: dict[str, Any] | bool | None) -> AuditHistory | None:
+    if not isinstance(setting, dict):  # false or null: none (the schema allows no true)
+        return None
+    return AuditHistory(**setting)

@@ -18,6 +18,7 @@ from mockserver.backend.ratelimits import rule_problems
 from mockserver.backend.records import new_app, present_app, present_scheme
 from mockserver.backend.rules import check_create_scope, check_update_scope
 from mockserver.contract.errors import ApiError, Problem
+from mockserver.state.audit import AuditLog
 from mockserver.state.journal import Journal
 from mockserver.state.store import SchemeInUse, SlugTaken, Store
 
@@ -37,6 +38,7 @@ class Context:
     # Fills in a rate-limit rule's defaults, as openapi.yaml's RateLimitRule gives them.
     complete_rule: Callable[[dict[str, Any]], dict[str, Any]]
     journal: Journal
+    audit: AuditLog
 
     def now(self) -> str:
         return format_timestamp(self.clock.now())
@@ -47,7 +49,10 @@ class Context:
         With ``only_if_new``, only a state that never held anything is loaded.
         """
         schemes = [scheme.record() for scheme in self.fixtures.schemes.values()]
-        return self.store.load(schemes, self.fixtures.apps, only_if_new=only_if_new)
+        loaded = self.store.load(schemes, self.fixtures.apps, only_if_new=only_if_new)
+        if loaded:
+            self.audit.clear()
+        return loaded
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,12 @@ and methods exist, which operationId serves each, and the JSON Schema (Draft
 2020-12, the dialect of OpenAPI 3.1) that a request body must satisfy.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import jsonschema_rs
 import yaml
@@ -28,6 +28,10 @@ try:  # libyaml's loader is several times faster; start-up time matters.
     _YamlLoader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _YamlLoader = yaml.SafeLoader
+
+
+# A chain of references longer than this is taken for a cycle.
+_MAX_REFERENCE_HOPS = 64
 
 
 class LazyValidator:
@@ -48,12 +52,49 @@ class LazyValidator:
         return getattr(self._validator, name)
 
 
+def _any_value() -> "Draft202012Validator":
+    """The validator of a value without a schema: anything goes."""
+
+    def build() -> "Draft202012Validator":
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator({})
+
+    return LazyValidator(build)  # type: ignore[return-value]
+
+
 class SpecError(Exception):
-    """The spec cannot be served: unreadable, or missing what the server needs."""
+    """The spec cannot be served: unreadable, or missing what the server needs.
+    Every problem of a document a user brings ends here, naming where it is."""
 
 
 def escape_pointer_token(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
+
+
+def _pointer(tokens: Iterator[Any] | list[Any]) -> str:
+    return "".join("/" + escape_pointer_token(str(token)) for token in tokens)
+
+
+def json_keys(node: Any) -> Any:
+    """The document with every mapping key a string, as in JSON. YAML reads
+    an unquoted ``200:`` as the integer 200; OpenAPI means the string."""
+    if isinstance(node, dict):
+        return {_key_text(key): json_keys(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [json_keys(item) for item in node]
+    return node
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, bool) or key is None:
+        return {True: "true", False: "false", None: "null"}[key]
+    return str(key)
+
+
+def status_code(key: str) -> int | None:
+    """A response key's status (``"200"`` -> 200); None for ``default``, ``2XX``..."""
+    return int(key) if len(key) == 3 and key.isascii() and key.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -87,14 +128,35 @@ class Operation:
 
 
 class Spec:
-    """A loaded OpenAPI document with one compiled validator per request body."""
+    """A loaded OpenAPI document with one compiled validator per request body.
 
-    def __init__(self, document: dict[str, Any], source: str = "<memory>") -> None:
+    ``checked`` says the document was already served by this program in
+    another process (a worker of ``serve`` gets the one its settings check
+    read, serving/boot.py): its references and schemas are not checked again,
+    which would import jsonschema at every worker's start-up.
+    """
+
+    def __init__(
+        self, document: dict[str, Any], source: str = "<memory>", checked: bool = False
+    ) -> None:
         if not isinstance(document, dict) or not isinstance(document.get("paths"), dict):
             raise SpecError(f"{source}: not an OpenAPI document (no 'paths' mapping)")
         self.document = document
         self.source = source
-        self.operations: list[Operation] = list(self._read_operations())
+        self._checked = checked
+        if not checked:
+            self._check_references(document, [])
+        self.operations: list[Operation] = []
+        for path, method, details in self._operation_nodes():
+            pointer = f"/paths/{escape_pointer_token(path)}/{method}"
+            try:
+                self.operations.append(self._operation(path, method, details, pointer))
+            except SpecError:
+                raise
+            except Exception as error:  # whatever a malformed document breaks
+                raise SpecError(
+                    f"{source}: #{pointer}: cannot be served: {type(error).__name__}: {error}"
+                ) from None
 
     @cached_property
     def _registry(self) -> "Registry":
@@ -121,6 +183,14 @@ class Spec:
 
         return LazyValidator(build)  # type: ignore[return-value]
 
+    def component_schema(self, name: str) -> Any:
+        """The schema ``#/components/schemas/NAME`` that mockserver itself needs;
+        SpecError naming it if the document has none."""
+        schemas = self.document.get("components", {}).get("schemas", {})
+        if not isinstance(schemas, dict) or name not in schemas:
+            raise SpecError(f"{self.source}: #/components/schemas/{name}: mockserver needs it")
+        return self.resolve(schemas[name])
+
     def component_validator(self, schema_name: str) -> "Draft202012Validator":
         return self.validator(f"/components/schemas/{escape_pointer_token(schema_name)}")
 
@@ -129,14 +199,47 @@ class Spec:
         return self.resolve_at(node, "")[0]
 
     def resolve_at(self, node: Any, pointer: str) -> tuple[Any, str]:
-        """Like :meth:`resolve`, also returning the JSON pointer of the node reached."""
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
-            pointer = node["$ref"].removeprefix("#")
-            target: Any = self.document
-            for token in pointer.removeprefix("/").split("/"):
-                target = target[token.replace("~1", "/").replace("~0", "~")]
-            node = target
-        return node, pointer
+        """Like :meth:`resolve`, also returning the JSON pointer of the node
+        reached. SpecError for a reference to nothing, outside the document,
+        or in a cycle, naming where the reference is."""
+        for _ in range(_MAX_REFERENCE_HOPS):
+            if not (isinstance(node, dict) and isinstance(node.get("$ref"), str)):
+                return node, pointer
+            node, pointer = self._target(node["$ref"], pointer), unquote(node["$ref"][1:])
+        raise SpecError(f"{self.source}: #{pointer}: the references form a cycle")
+
+    def _target(self, reference: str, at: str, decode: bool = True) -> Any:
+        if not reference.startswith("#"):
+            raise SpecError(
+                f"{self.source}: #{at}/$ref: {reference!r} is outside the document; "
+                "mockserver serves one self-contained file (only #/... references)"
+            )
+        target: Any = self.document
+        # A reference is a URI fragment: braces in a path are written %7B...%7D.
+        fragment = unquote(reference[1:]) if decode else reference[1:]
+        for token in fragment.split("/")[1:] if fragment else []:
+            token = token.replace("~1", "/").replace("~0", "~")
+            if isinstance(target, dict) and token in target:
+                target = target[token]
+            elif isinstance(target, list) and token.isascii() and token.isdigit():
+                if int(token) >= len(target):
+                    raise SpecError(f"{self.source}: #{at}/$ref: {reference!r} points at nothing")
+                target = target[int(token)]
+            else:
+                raise SpecError(f"{self.source}: #{at}/$ref: {reference!r} points at nothing")
+        return target
+
+    def _check_references(self, node: Any, at: list[Any]) -> None:
+        """Every ``$ref`` in the document resolves: a dangling one is found at
+        load, named by its pointer, rather than as a 500 on the first request."""
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                self.resolve_at(node, _pointer(at))
+            for key, value in node.items():
+                self._check_references(value, [*at, key])
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                self._check_references(item, [*at, index])
 
     def operation(self, operation_id: str) -> Operation:
         for operation in self.operations:
@@ -144,43 +247,79 @@ class Spec:
                 return operation
         raise KeyError(operation_id)
 
-    def _read_operations(self) -> Any:
-        for path, path_item in self.document["paths"].items():
+    def _operation_nodes(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Each (path, method, operation object), path items' references followed."""
+        for path, item in self.document["paths"].items():
+            path_item = self.resolve_at(item, f"/paths/{escape_pointer_token(path)}")[0]
+            if not isinstance(path_item, dict):
+                raise SpecError(
+                    f"{self.source}: #/paths/{escape_pointer_token(path)}: not a mapping"
+                )
             for method in HTTP_METHODS:
                 details = path_item.get(method)
                 if details is None:
                     continue
-                operation_id = details.get("operationId")
-                if not operation_id:
+                if not isinstance(details, dict) or not details.get("operationId"):
                     raise SpecError(f"{self.source}: {method.upper()} {path} has no operationId")
-                pointer = f"/paths/{escape_pointer_token(path)}/{method}"
-                body_schema = self._body_schema(details)
-                yield Operation(
-                    operation_id=operation_id,
-                    method=method.upper(),
-                    path=path,
-                    body_validator=self._body_validator(details, pointer),
-                    body_gate=self._body_gate(details, pointer),
-                    body_required=bool(details.get("requestBody", {}).get("required", False)),
-                    documented_statuses=frozenset(
-                        int(status) for status in details.get("responses", {}) if status.isdigit()
-                    ),
-                    body_properties=(
-                        frozenset(body_schema.get("properties", {}))
-                        if body_schema is not None
-                        else None
-                    ),
-                    query_parameters=tuple(
-                        self._query_parameters(
-                            path_item, details, f"/paths/{escape_pointer_token(path)}", pointer
-                        )
-                    ),
-                    responses={
-                        int(status): self.resolve(response)
-                        for status, response in details.get("responses", {}).items()
-                        if status.isdigit()
-                    },
+                yield path, method, details
+
+    def _operation(
+        self, path: str, method: str, details: dict[str, Any], pointer: str
+    ) -> Operation:
+        path_item = self.resolve(self.document["paths"][path])
+        body = self._request_body(details, pointer)
+        responses = {
+            status_code(str(key)): (str(key), response)
+            for key, response in details.get("responses", {}).items()
+        }
+        responses.pop(None, None)
+        return Operation(
+            operation_id=details["operationId"],
+            method=method.upper(),
+            path=path,
+            body_validator=None if body is None else self._checked_validator(body[1]),
+            body_gate=None if body is None else self._gate_or_any(body[1]),
+            body_required=bool(self.resolve(details.get("requestBody", {})).get("required")),
+            documented_statuses=frozenset(status for status in responses if status is not None),
+            body_properties=(
+                frozenset(body[0].get("properties", {}))
+                if body is not None and isinstance(body[0], dict)
+                else None
+            ),
+            query_parameters=tuple(
+                self._query_parameters(
+                    path_item, details, f"/paths/{escape_pointer_token(path)}", pointer
                 )
+            ),
+            responses={
+                status: self.resolve_at(response, f"{pointer}/responses/{key}")[0]
+                for status, (key, response) in responses.items()
+                if status is not None
+            },
+        )
+
+    def _gate_or_any(self, pointer: str | None) -> Any:
+        return jsonschema_rs.Draft202012Validator({}) if pointer is None else self.gate(pointer)
+
+    def _checked_validator(self, pointer: str | None) -> "Draft202012Validator":
+        """The validator of the schema at ``pointer`` (None: no schema, any
+        value), once it is known to be a schema: one that does not compile is a
+        SpecError naming where it breaks."""
+        if pointer is None:
+            return _any_value()
+        if self._checked:
+            return self.validator(pointer)
+        from jsonschema import Draft202012Validator, SchemaError
+
+        schema, at = self.resolve_at(self._target("#" + pointer, pointer, decode=False), pointer)
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as error:
+            where = at + _pointer(list(error.absolute_path))
+            raise SpecError(
+                f"{self.source}: #{where}: not a valid JSON Schema: {error.message}"
+            ) from None
+        return self.validator(pointer)
 
     def _query_parameters(
         self, path_item: dict[str, Any], details: dict[str, Any], path_pointer: str, pointer: str
@@ -195,20 +334,34 @@ class Spec:
             for index, node in enumerate(nodes):
                 parameter, at = self.resolve_at(node, f"{where}/parameters/{index}")
                 if parameter.get("in") == "query":
+                    # A parameter without a schema takes any string.
+                    has_schema = "schema" in parameter
                     declared[parameter["name"]] = QueryParameter(
                         name=parameter["name"],
                         schema=self.resolve(parameter.get("schema", {})),
-                        validator=self.validator(f"{at}/schema"),
-                        gate=self.gate(f"{at}/schema"),
+                        validator=self._checked_validator(f"{at}/schema")
+                        if has_schema
+                        else _any_value(),
+                        gate=self.gate(f"{at}/schema")
+                        if has_schema
+                        else jsonschema_rs.Draft202012Validator({}),
                         required=bool(parameter.get("required", False)),
                     )
         return declared.values()
 
-    def _body_schema(self, details: dict[str, Any]) -> dict[str, Any] | None:
-        content = self.resolve(details.get("requestBody", {})).get("content", {})
-        if "application/json" not in content:
+    def _request_body(self, details: dict[str, Any], pointer: str) -> tuple[Any, str | None] | None:
+        """The JSON body's schema and its pointer (through any ``$ref`` to a
+        request body), or None if the operation takes no JSON body."""
+        if "requestBody" not in details:
             return None
-        return self.resolve(content["application/json"].get("schema", {}))
+        request_body, at = self.resolve_at(details["requestBody"], f"{pointer}/requestBody")
+        media = request_body.get("content", {}).get("application/json")
+        if media is None:
+            return None
+        if "schema" not in media:  # any JSON at all
+            return {}, None
+        media_pointer = f"{at}/content/{escape_pointer_token('application/json')}"
+        return self.resolve(media["schema"]), f"{media_pointer}/schema"
 
     def gate(self, pointer: str) -> Any:
         """Compile the schema at ``pointer`` with jsonschema-rs, for a fast yes/no.
@@ -223,30 +376,19 @@ class Spec:
         }
         return jsonschema_rs.Draft202012Validator(root)
 
-    def _body_gate(self, details: dict[str, Any], pointer: str) -> Any:
-        if self._body_schema(details) is None:
-            return None
-        return self.gate(
-            f"{pointer}/requestBody/content/{escape_pointer_token('application/json')}/schema"
-        )
 
-    def _body_validator(
-        self, details: dict[str, Any], pointer: str
-    ) -> "Draft202012Validator | None":
-        content = details.get("requestBody", {}).get("content", {})
-        if "application/json" not in content:
-            return None
-        media_pointer = f"{pointer}/requestBody/content/{escape_pointer_token('application/json')}"
-        return self.validator(f"{media_pointer}/schema")
+def load_document(path: Path) -> Any:
+    """The YAML (or JSON) document at ``path``, keys as in JSON; SpecError if unreadable."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise SpecError(f"{path}: cannot read the spec: {reason}") from None
+    try:
+        return json_keys(yaml.load(text, Loader=_YamlLoader))
+    except yaml.YAMLError as error:
+        raise SpecError(f"{path}: not valid YAML: {error}") from None
 
 
 def load_spec(path: Path) -> Spec:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise SpecError(f"{path}: cannot read the spec: {error.strerror}") from None
-    try:
-        document = yaml.load(text, Loader=_YamlLoader)
-    except yaml.YAMLError as error:
-        raise SpecError(f"{path}: not valid YAML: {error}") from None
-    return Spec(document, source=str(path))
+    return Spec(load_document(path), source=str(path))

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mockserver.contract.errors import ApiError, Problem
+from mockserver.contract.numbers import parse_whole_number
 from mockserver.contract.spec import Operation, QueryParameter
 
 if TYPE_CHECKING:  # imported when a value is refused, not at start-up (spec.LazyValidator)
@@ -133,7 +134,6 @@ def validate_body(operation: Operation, instance: Any) -> None:
         raise ApiError(422, problems)
 
 
-_INTEGER = re.compile(r"^[+-]?[0-9]{1,30}$")
 _BOOLEANS = {"true": True, "false": False}
 
 
@@ -141,9 +141,7 @@ def _coerce(raw: str, schema: dict[str, Any]) -> Any:
     """A query string value as the type its schema names; ValueError if it is not one."""
     kind = schema.get("type", "string")
     if kind == "integer":
-        if not _INTEGER.match(raw):
-            raise ValueError("an integer")
-        return int(raw)
+        return parse_whole_number(raw, signed=True)
     if kind == "boolean":
         if raw not in _BOOLEANS:
             raise ValueError("true or false")

@@ -1,5 +1,7 @@
 """Bearer-key authentication against the fixture keys, with the backend's messages."""
 
+import hmac
+
 from mockserver.backend.clock import Clock
 from mockserver.backend.fixtures import ApiKey
 from mockserver.contract.errors import ApiError
@@ -26,10 +28,16 @@ def authenticate(header: str | None, keys: dict[str, ApiKey], clock: Clock) -> A
 
 
 def authenticate_admin(header: str | None, token: str | None) -> None:
-    """The admin API is open unless a token was set; then it must be the bearer."""
+    """The admin API is open unless a token was set; then it must be the bearer.
+
+    Compared in constant time, so that how long a refusal takes tells a
+    caller on the network nothing about how much of a guess was right.
+    """
     if token is None:
         return
-    if header != f"{BEARER_PREFIX}{token}":
+    sent = (header or "").encode("utf-8", "surrogateescape")
+    expected = f"{BEARER_PREFIX}{token}".encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(sent, expected):
         raise ApiError.single(
             401, "Admin token required", detail="Send 'Authorization: Bearer <admin token>'."
         )

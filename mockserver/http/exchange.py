@@ -17,6 +17,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from mockserver.contract.errors import ApiError
 from mockserver.contract.jsontext import to_json
+from mockserver.contract.numbers import NotAWholeNumber, parse_whole_number
 
 StartResponse = Callable[..., Any]
 # The two headers WSGI passes without the HTTP_ prefix.
@@ -102,9 +103,10 @@ class Incoming:
         stream = self.environ["wsgi.input"]
         declared = self.header("Content-Length")
         if declared:
-            if not (declared.isascii() and declared.isdigit()):
-                raise ApiError.single(400, detail="Content-Length is not a number.")
-            length = int(declared)
+            try:
+                length = parse_whole_number(declared.strip())
+            except NotAWholeNumber:
+                raise ApiError.single(400, detail="Content-Length is not a number.") from None
             if length > limit:
                 if length <= _DRAIN_LIMIT:
                     _drain(stream, length)

@@ -10,6 +10,8 @@ import os
 import sys
 from typing import Any, TextIO
 
+from mockserver.http.printable import json_line, printable
+
 LOG_FORMATS = ("text", "json", "off")
 _RESET = "\033[0m"
 _COLOURS = {2: "\033[32m", 3: "\033[36m", 4: "\033[33m", 5: "\033[31m"}
@@ -36,24 +38,27 @@ class RequestLog:
         if self.format == "off":
             return
         if self.format == "json":
-            line = json.dumps(
-                {
-                    "time": entry["time"],
-                    "method": entry["method"],
-                    "path": entry["path"],
-                    "status": entry["status"],
-                    "duration_ms": entry["duration_ms"],
-                    "operation_id": entry["operation_id"],
-                    "error": _first_error(entry) or None,
-                },
-                ensure_ascii=False,
+            line = json_line(
+                json.dumps(
+                    {
+                        "time": entry["time"],
+                        "method": entry["method"],
+                        "path": entry["path"],
+                        "status": entry["status"],
+                        "duration_ms": entry["duration_ms"],
+                        "operation_id": entry["operation_id"],
+                        "error": _first_error(entry) or None,
+                    },
+                    ensure_ascii=False,
+                )
             )
         else:
             status = str(entry["status"])
             if self.colour:
                 status = f"{_COLOURS.get(entry['status'] // 100, '')}{status}{_RESET}"
-            line = f"{entry['time'][11:23]} {entry['method']} {entry['path']} {status} "
+            method, path = printable(entry["method"]), printable(entry["path"])
+            line = f"{entry['time'][11:23]} {method} {path} {status} "
             line += f"{entry['duration_ms']:.1f}ms"
             if entry["status"] >= 400 and entry["errors"]:
-                line += f"  {_first_error(entry)}"
+                line += f"  {printable(_first_error(entry))}"
         print(line, file=self.stream, flush=True)

@@ -30,9 +30,12 @@ from mockserver.contract.spec import Operation
 from mockserver.contract.validation import parse_json_body, parse_query, validate_body
 from mockserver.http.cors import CorsPolicy
 from mockserver.http.exchange import Incoming, Outgoing, StartResponse
+from mockserver.http.hosts import HostPolicy
 from mockserver.http.logs import RequestLog
 from mockserver.http.prefer import forced_response, read_preferences
+from mockserver.http.printable import printable
 from mockserver.http.router import Route, Router
+from mockserver.http.secrets import masked_headers, masked_query
 
 logger = logging.getLogger("mockserver")
 
@@ -43,11 +46,15 @@ ADMIN_PREFIX = "/__admin/"
 _JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.!#$&^_-]+\+)?json$")
 # Bodies kept in the journal are cut here; the journal is for reading, not replay.
 JOURNAL_BODY_LIMIT = 64 * 1024
-SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 
 
 def read_json_body(operation: Operation, incoming: Incoming) -> Any:
     """The body as the operation's schema allows it, or the 415/400/422 saying why not."""
+    if not operation.body_required and not incoming.body():
+        # The spec lets the body be left out (requestBody.required: false): the
+        # handler sees an empty object, held to the schema like any body.
+        validate_body(operation, {})
+        return {}
     if not _JSON_MEDIA_TYPE.match(incoming.media_type):
         sent = incoming.header("Content-Type")
         got = f"got {sent!r}" if sent else "none was sent"
@@ -92,13 +99,6 @@ def handle(
 # --- the journal ----------------------------------------------------------------------
 
 
-def mask_secret(value: str) -> str:
-    """``Bearer sk_test_mock`` becomes ``Bearer ••••mock``: recognisable, not usable."""
-    scheme, _, secret = value.partition(" ") if " " in value else ("", "", value)
-    hidden = "••••" + (secret[-4:] if len(secret) > 8 else "")
-    return f"{scheme} {hidden}" if scheme else hidden
-
-
 def journal_entry(
     incoming: Incoming, outgoing: Outgoing, operation_id: str | None, at: str, duration_ms: float
 ) -> dict[str, Any]:
@@ -108,11 +108,9 @@ def journal_entry(
         "time": at,
         "method": incoming.method,
         "path": incoming.path,
-        "query": incoming.query,
-        "headers": {
-            name: mask_secret(value) if name.lower() in SECRET_HEADERS else value
-            for name, value in incoming.headers()
-        },
+        # Secrets are found by name (http/secrets.py), in headers and query alike.
+        "query": masked_query(incoming.query),
+        "headers": masked_headers(incoming.headers()),
         "body": body[:JOURNAL_BODY_LIMIT].decode("utf-8", errors="replace") if body else None,
         "status": outgoing.status,
         "operation_id": operation_id,
@@ -147,6 +145,8 @@ class Pipeline:
         self._router = router
         self._context = context
         self._cors = cors
+        self._tooling_cors = cors.for_tooling()
+        self._hosts = HostPolicy(settings.allowed_hosts)
         self._pages = pages
         self._delay_ms = settings.delay_ms
         self._delays = random.Random(settings.seed)
@@ -155,29 +155,43 @@ class Pipeline:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         incoming = Incoming(environ, MAX_BODY_BYTES)
-        if self._pages.owns(incoming.path) and incoming.method != "OPTIONS":
-            return self._serve_page(incoming, start_response)
-        route, outgoing = self._respond(incoming)
-        outgoing.headers += self._cors.headers_for(incoming)
         # The admin API and the pages are tooling, not the API: no latency,
-        # no journal, no log.
-        if not (incoming.path.startswith(ADMIN_PREFIX) or self._pages.owns(incoming.path)):
+        # no journal, no log, and no calls from other origins' pages.
+        tooling = incoming.path.startswith(ADMIN_PREFIX) or self._pages.owns(incoming.path)
+        cors = self._tooling_cors if tooling else self._cors
+        route, outgoing = None, self._refusal(incoming, cors)
+        if outgoing is None:
+            if self._pages.owns(incoming.path) and incoming.method != "OPTIONS":
+                return self._serve_page(incoming, start_response)
+            route, outgoing = self._respond(incoming, cors)
+        outgoing.headers += cors.headers_for(incoming)
+        if not tooling:
             self._delay(incoming)
             operation_id = route.operation.operation_id if route is not None else None
             self._record(incoming, outgoing, operation_id, started)
         return outgoing.send(start_response, incoming.method)
 
+    def _refusal(self, incoming: Incoming, cors: CorsPolicy) -> Outgoing | None:
+        """The 403 for a request refused before routing: a Host this server
+        does not answer (DNS rebinding), or a foreign page calling the tooling."""
+        try:
+            self._hosts.check(incoming.header("Host"))
+            cors.refuse_foreign(incoming)
+        except ApiError as error:
+            return Outgoing.error(error)
+        return None
+
     def _serve_page(self, incoming: Incoming, start_response: StartResponse) -> Iterable[bytes]:
-        """A page from Flask, with the same CORS as the API (a frontend may
+        """A page from Flask, with the tooling's CORS (a listed origin may
         fetch the spec); its preflights are answered like the API's."""
-        cors_headers = self._cors.headers_for(incoming)
+        cors_headers = self._tooling_cors.headers_for(incoming)
 
         def start_with_cors(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             return start_response(status, [*headers, *cors_headers], *exc_info)
 
         return self._pages.app(incoming.environ, start_with_cors)
 
-    def _respond(self, incoming: Incoming) -> tuple[Route | None, Outgoing]:
+    def _respond(self, incoming: Incoming, cors: CorsPolicy) -> tuple[Route | None, Outgoing]:
         route = None
         try:
             if incoming.method == "OPTIONS":
@@ -186,13 +200,17 @@ class Pipeline:
                     if self._pages.owns(incoming.path)
                     else self._router.methods_for
                 )
-                return None, self._cors.preflight(incoming, methods_for(incoming.path))
+                return None, cors.preflight(incoming, methods_for(incoming.path))
             route, path_params = self._router.match(incoming.method, incoming.path)
             return route, handle(route, self._context, incoming, path_params)
         except ApiError as error:
             return route, Outgoing.error(error)
         except Exception:
-            logger.exception("unexpected error while serving %s %s", incoming.method, incoming.path)
+            logger.exception(
+                "unexpected error while serving %s %s",
+                printable(incoming.method),
+                printable(incoming.path),
+            )
             return route, Outgoing.error(ApiError.single(500))
 
     def _delay(self, incoming: Incoming) -> None:
@@ -212,4 +230,6 @@ class Pipeline:
             self._context.journal.record(entry)
             self._log.write(entry)
         except Exception:  # the journal must never cost a client its answer
-            logger.exception("could not journal %s %s", incoming.method, incoming.path)
+            logger.exception(
+                "could not journal %s %s", printable(incoming.method), printable(incoming.path)
+            )

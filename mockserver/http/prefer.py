@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockserver.contract.errors import STANDARD_MESSAGES, ApiError, Problem
+from mockserver.contract.numbers import NotAWholeNumber, parse_whole_number
 from mockserver.contract.spec import Operation, Spec
 
 MAX_DELAY_MS = 60_000
@@ -46,9 +47,13 @@ def _refuse(message: str, source: str) -> ApiError:
 
 
 def _whole_number(text: str, name: str, source: str) -> int:
-    if not text.strip().isdigit():
-        raise _refuse(f"{name} must be a whole number, got {text!r}", source)
-    return int(text)
+    """A number from the request, through the one parser of untrusted numbers."""
+    try:
+        # Nine digits are more than any status or delay has; more are refused unread.
+        return parse_whole_number(text.strip(), max_digits=9)
+    except NotAWholeNumber as expected:
+        shown = text if len(text) <= 20 else text[:20] + "..."
+        raise _refuse(f"{name} must be {expected}, got {shown!r}", source) from None
 
 
 def read_preferences(prefer_header: str | None, query: Mapping[str, str]) -> Preferences:

@@ -95,9 +95,33 @@ class Router:
             raise ApiError(405, headers={"Allow": allowed}) from None
         except HTTPException:
             raise ApiError.single(404) from None
+        if any("/" in value for value in path_params.values()):
+            # A slug that swallowed a slash (the path converter) must not win
+            # over an operation whose own path this is, such as
+            # .../{app_slug}/audit/logs: there, other methods are a 405.
+            specific = self._specific_methods(path)
+            if specific:
+                raise ApiError(405, headers={"Allow": ", ".join(specific)})
         return self._routes[str(endpoint)], path_params
+
+    def _specific_methods(self, path: str) -> list[str]:
+        """The methods of operations that match ``path`` with no slash in a parameter."""
+        assert self._adapter is not None
+        methods = []
+        for method in self._adapter.allowed_methods(path):
+            try:
+                _, params = self._adapter.match(path, method)
+            except HTTPException:
+                continue
+            if not any("/" in value for value in params.values()):
+                methods.append(method)
+        return spec_methods(methods)
 
     def methods_for(self, path: str) -> list[str] | None:
         """The spec's methods for a path; None for a path no spec has."""
         assert self._adapter is not None, "no spec added"
-        return spec_methods(self._adapter.allowed_methods(path)) or None
+        return (
+            self._specific_methods(path)
+            or spec_methods(self._adapter.allowed_methods(path))
+            or None
+        )

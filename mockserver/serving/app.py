@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from mockserver.backend.clock import FrozenClock, SystemClock
 from mockserver.backend.fixtures import Fixtures, load_fixtures
-from mockserver.backend.handlers import HANDLERS, Context
+from mockserver.backend.handlers import Context
 from mockserver.backend.ids import MAX_MACHINE_ID, ProcessSnowflakes
+from mockserver.backend.operations import OPERATIONS
 from mockserver.backend.ratelimits import complete_rule
 from mockserver.config import Settings
 from mockserver.contract.spec import Spec, load_spec
@@ -25,6 +26,7 @@ from mockserver.http.auth import authenticate, authenticate_admin
 from mockserver.http.cors import CorsPolicy
 from mockserver.http.pipeline import Pages, Pipeline
 from mockserver.http.router import Router, spec_methods
+from mockserver.state.audit import AuditLog
 from mockserver.state.journal import Journal
 from mockserver.state.store import Store
 from mockserver.tooling.admin import ADMIN_HANDLERS, ADMIN_SPEC_PATH
@@ -70,7 +72,7 @@ def build_context(settings: Settings, spec: Spec, fixtures: Fixtures | None = No
     clock = FrozenClock(settings.frozen_time) if settings.frozen_time else SystemClock()
     fixtures = fixtures or load_fixtures(settings.fixtures_dir, spec)
     store = Store(settings.state_path, durable=not settings.state_is_temporary)
-    rule_schema = spec.document["components"]["schemas"]["RateLimitRule"]
+    rule_schema = spec.component_schema("RateLimitRule")
     context = Context(
         fixtures=fixtures,
         store=store,
@@ -78,6 +80,7 @@ def build_context(settings: Settings, spec: Spec, fixtures: Fixtures | None = No
         clock=clock,
         complete_rule=lambda rule: complete_rule(rule, rule_schema),
         journal=Journal(settings.journal_path, settings.journal_size),
+        audit=AuditLog(store.database, settings.audit_size),
     )
     context.load_fixtures(only_if_new=True)
     return context
@@ -86,7 +89,7 @@ def build_context(settings: Settings, spec: Spec, fixtures: Fixtures | None = No
 def _router(settings: Settings, loaded: Loaded, context: Context) -> Router:
     router = Router()
     keys, clock = context.fixtures.api_keys, context.clock
-    router.add(loaded.spec, HANDLERS, lambda header: authenticate(header, keys, clock))
+    router.add(loaded.spec, OPERATIONS, lambda header: authenticate(header, keys, clock))
     if loaded.admin_spec is not None:
         token = settings.admin_token
         router.add(

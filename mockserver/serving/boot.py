@@ -126,8 +126,8 @@ def worker_app_loader(settings: Settings, checked: Checked) -> Callable[[], Any]
         document, admin, fixtures = pickle.loads(checked.loaded)
         assert isinstance(fixtures, Fixtures)
         loaded = Loaded(
-            Spec(document, source=str(settings.spec_path)),
-            Spec(admin, source=str(ADMIN_SPEC_PATH)) if admin is not None else None,
+            Spec(document, source=str(settings.spec_path), checked=True),
+            Spec(admin, source=str(ADMIN_SPEC_PATH), checked=True) if admin is not None else None,
             fixtures,
         )
         return worker_app(settings, loaded)

@@ -6,6 +6,7 @@ is checked by its argparse type below, before anything is started.
 """
 
 import argparse
+import ipaddress
 import os
 import socket
 import sys
@@ -18,10 +19,12 @@ from typing import TYPE_CHECKING
 
 from mockserver import __version__
 from mockserver.backend.clock import parse_timestamp
-from mockserver.backend.ids import require_after_epoch
+from mockserver.backend.ids import require_id_time
 from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from mockserver.contract.resources import default_fixtures_dir, default_spec_path
+from mockserver.http.hosts import host_name, normalise_host
 from mockserver.http.logs import LOG_FORMATS
+from mockserver.serving.environment import EnvironmentParser, bind_environment, secret_file
 
 if TYPE_CHECKING:
     from mockserver.serving.boot import Checked
@@ -34,13 +37,12 @@ MAX_WORKERS = 256
 MAX_JOURNAL_SIZE = 1_000_000
 
 
-def _timestamp(text: str) -> datetime:
+def _id_timestamp(text: str) -> datetime:
+    """An RFC 3339 instant at which snowflake ids can be made (see ``require_id_time``)."""
     try:
-        instant = parse_timestamp(text)
-        require_after_epoch(instant)
+        return require_id_time(parse_timestamp(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-    return instant
 
 
 def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
@@ -99,6 +101,11 @@ def _token(text: str) -> str:
     return text
 
 
+def _token_file(text: str) -> str:
+    """A bearer token read from the file at ``text`` (see ``secret_file``)."""
+    return _token(secret_file(text))
+
+
 def _origin(text: str) -> str:
     """An origin as browsers send it: SCHEME://HOST[:PORT], nothing after."""
     from urllib.parse import urlsplit
@@ -137,13 +144,41 @@ def _delay(text: str) -> tuple[int, int]:
     return delay
 
 
+def _allowed_host(text: str) -> str:
+    name = normalise_host(text)
+    if not name or host_name(name) != name:
+        raise argparse.ArgumentTypeError(
+            f"not a host name: {text!r} (give it without scheme or port, e.g. demo.example.com)"
+        )
+    return name
+
+
+def exposure_warning(host: str, admin_enabled: bool, admin_token: str | None) -> str | None:
+    """What to tell someone who opens the admin API to the network without a token."""
+    if not admin_enabled or admin_token is not None:
+        return None
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = normalise_host(host) == "localhost" or host.endswith(".localhost")
+    if loopback:
+        return None
+    return (
+        f"mockserver: warning: listening on {host} without --admin-token: anyone on the "
+        "network can reset the state and read the journal (every request, bodies included). "
+        "Give --admin-token TOKEN, or --no-admin."
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mockserver",
         description="A contract-faithful stand-in for the Wacht API-auth endpoints.",
     )
     parser.add_argument("--version", action="version", version=f"mockserver {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=EnvironmentParser
+    )
 
     serve = commands.add_parser("serve", help="serve the API until interrupted")
     serve.add_argument(
@@ -172,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--freeze-time",
-        type=_timestamp,
+        type=_id_timestamp,
         default=None,
         metavar="TIMESTAMP",
         help="stop the clock at this RFC 3339 instant, e.g. 2026-01-01T00:00:00Z",
@@ -192,11 +227,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the last N requests for GET /__admin/requests (default 1000; 0 turns it off)",
     )
     serve.add_argument(
+        "--audit-size",
+        type=_positive,
+        default=100_000,
+        metavar="N",
+        help="keep at most N audit rows of gateway checks, the oldest go first (default 100000)",
+    )
+    admin_token = serve.add_mutually_exclusive_group()
+    admin_token.add_argument(
         "--admin-token",
         type=_token,
         default=None,
         metavar="TOKEN",
         help="require 'Authorization: Bearer TOKEN' on the admin API",
+    )
+    admin_token.add_argument(
+        "--admin-token-file",
+        type=_token_file,
+        dest="admin_token",
+        metavar="PATH",
+        help="the same, with the token read from this file (keeps it off the command line)",
     )
     serve.add_argument("--no-admin", action="store_true", help="serve no admin API (/__admin/...)")
     serve.add_argument(
@@ -206,7 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="ORIGIN",
         dest="cors_origins",
-        help="only this origin may call from a browser (repeatable; default: any origin)",
+        help="only this origin may call from a browser (repeatable; default: any origin); "
+        "it may then call the admin API and the pages too",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        type=_allowed_host,
+        default=None,
+        metavar="NAME",
+        dest="allowed_hosts",
+        help="answer requests for this domain name too (repeatable; always: localhost, "
+        "*.localhost, IP addresses)",
     )
     serve.add_argument(
         "--delay",
@@ -245,11 +306,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("base_url", metavar="BASE_URL", help="e.g. https://staging.example.com")
     verify.add_argument("--spec", type=Path, default=None, help="OpenAPI file (default: bundled)")
-    verify.add_argument("--key", default="sk_test_mock", help="bearer key to send")
+    key = verify.add_mutually_exclusive_group()
+    key.add_argument("--key", default="sk_test_mock", help="bearer key to send")
+    key.add_argument(
+        "--key-file", type=secret_file, dest="key", metavar="PATH", help="read the key from a file"
+    )
     verify.add_argument("--junit", type=Path, default=None, metavar="PATH", help="write JUnit XML")
     verify.add_argument("--max-examples", type=_positive, default=None, metavar="N")
     verify.add_argument("--seed", type=_seed, default=None, help="seed the generated data")
+    _options_from_environment(serve, verify)
     return parser
+
+
+def _options_from_environment(
+    serve: argparse.ArgumentParser, verify: argparse.ArgumentParser
+) -> None:
+    """Every option of ``serve`` (``MOCKSERVER_PORT``...) and ``verify``
+    (``MOCKSERVER_VERIFY_KEY``...) can come from the environment: see environment.py."""
+    bind_environment(serve, "MOCKSERVER_")
+    bind_environment(verify, "MOCKSERVER_VERIFY_")
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -287,9 +362,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         frozen_time=args.freeze_time,
         state_path=args.state,
         journal_size=args.journal_size,
+        audit_size=args.audit_size,
         admin_enabled=not args.no_admin,
         admin_token=args.admin_token,
         cors_origins=tuple(args.cors_origins) if args.cors_origins else None,
+        allowed_hosts=tuple(args.allowed_hosts or ()),
         delay_ms=args.delay,
         log_format=args.log_format,
         watch=args.watch,
@@ -348,7 +425,7 @@ def serve(args: argparse.Namespace) -> int:
         # Meanwhile, on the other core: what the workers will fork with.
         import granian  # noqa: F401
 
-        import mockserver.serving.app  # noqa: F401
+        import mockserver.serving.app
         import mockserver.serving.wsgi  # noqa: F401
 
         try:
@@ -402,9 +479,7 @@ def _run_workers(
     announcer: list[int] = []
     # Called once granian has bound the port, before it forks the workers.
     server.on_startup(
-        lambda: announcer.append(
-            fork_announcer(args.host, port, settings.admin_token, banner)
-        )
+        lambda: announcer.append(fork_announcer(args.host, port, settings.admin_token, banner))
     )
     # Forked, the workers start with what this process imported and checked.
     multiprocessing.set_start_method("fork", force=True)
@@ -417,6 +492,9 @@ def _run_workers(
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
+        warning = exposure_warning(args.host, not args.no_admin, args.admin_token)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
         return serve(args)
     if args.command == "check":
         return run_check(args)

@@ -112,6 +112,8 @@ class Store:
         when the file is removed as the server stops, so it needs no fsync."""
         self._db = SharedSqlite(path, durable=durable)
         self.path = self._db.path
+        # Shared with what must commit in the same transactions (the audit).
+        self.database = self._db
         try:
             self._refuse_foreign_database()
             self._db.connection().executescript(_TABLES)

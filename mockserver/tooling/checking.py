@@ -9,33 +9,52 @@ the team's own backend, a staging deployment, or mockserver itself.
 
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from mockserver.backend.fixtures import FixtureError, load_fixtures
-from mockserver.backend.handlers import HANDLERS
-from mockserver.contract.spec import SpecError, load_spec
+from mockserver.backend.operations import OPERATIONS
+from mockserver.contract.spec import Spec, SpecError, escape_pointer_token, load_document
 
 CONTRACT_CHECKS_CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"
 
 
-def check(spec_path: Path, fixtures_dir: Path) -> list[str]:
-    """Every problem of the spec and the fixtures; an empty list means servable."""
+def standard_problems(spec_path: Path, document: Any) -> list[str]:
+    """What the standard validator (openapi-spec-validator) finds, each named
+    by its JSON pointer. It runs before anything of mockserver's own reads the
+    document, so a document it refuses is reported, never a traceback."""
     from openapi_spec_validator import OpenAPIV31SpecValidator
 
+    def pointer(path: Iterable[Any]) -> str:
+        return "#" + "".join("/" + escape_pointer_token(str(part)) for part in path)
+
     try:
-        spec = load_spec(spec_path)
+        return [
+            f"{spec_path}: {pointer(error.absolute_path)}: {error.message.splitlines()[0]}"
+            for error in OpenAPIV31SpecValidator(document).iter_errors()
+        ]
+    except Exception as error:  # the validator itself stumbled: say so, don't crash
+        return [f"{spec_path}: the OpenAPI validator could not read it: {error}"]
+
+
+def check(spec_path: Path, fixtures_dir: Path) -> list[str]:
+    """Every problem of the spec and the fixtures; an empty list means servable."""
+    try:
+        document = load_document(spec_path)
     except SpecError as error:
         return [str(error)]
-    problems = [
-        f"{spec_path}: {' > '.join(map(str, error.absolute_path)) or 'document'}: "
-        f"{error.message.splitlines()[0]}"
-        for error in OpenAPIV31SpecValidator(spec.document).iter_errors()
-    ]
+    problems = standard_problems(spec_path, document)
+    try:
+        spec = Spec(document, source=str(spec_path))
+    except SpecError as error:
+        return [*problems, str(error)]
     problems += [
         f"{spec_path}: {operation.method} {operation.path}: mockserver has no handler for "
         f"operationId {operation.operation_id!r}"
         for operation in spec.operations
-        if operation.operation_id not in HANDLERS
+        if operation.operation_id not in OPERATIONS
     ]
     if problems:  # fixtures are checked against the spec: only against a sound one
         return problems
@@ -64,9 +83,15 @@ def verify(
             file=sys.stderr,
         )
         return 2
+    # Hypothesis writes its Unicode tables under .hypothesis/ in the working
+    # directory; verify leaves nothing in the project it is run from.
+    hypothesis_home = tempfile.TemporaryDirectory(prefix="mockserver-verify-")
     command = [
-        sys.executable, "-c", "import sys; from schemathesis.cli import schemathesis; "
-        "sys.exit(schemathesis())",
+        sys.executable, "-c",
+        "import sys; from hypothesis.configuration import set_hypothesis_home_dir; "
+        "set_hypothesis_home_dir(sys.argv.pop(1)); "
+        "from schemathesis.cli import schemathesis; sys.exit(schemathesis())",
+        hypothesis_home.name,
         "--config-file", str(CONTRACT_CHECKS_CONFIG),
         "run", str(spec_path),
         "--url", base_url.rstrip("/"),
@@ -81,4 +106,5 @@ def verify(
         command += ["--seed", str(seed)]
     if junit is not None:
         command += ["--report", "junit", "--report-junit-path", str(junit)]
-    return subprocess.run(command, check=False).returncode
+    with hypothesis_home:
+        return subprocess.run(command, check=False).returncode

@@ -7,13 +7,11 @@ printed, so two test runs never race for a port.
 import contextlib
 import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,12 @@ class RunningServer:
     process: subprocess.Popen[str]
     # Everything the server printed so far (start-up banner, then request logs).
     output: list[str]
+    _reader: "_OutputReader | None" = None
+
+    def wait_for_output(self, text: str, timeout: float = 30.0) -> bool:
+        """Wait until a line containing ``text`` is printed; False on timeout."""
+        assert self._reader is not None
+        return self._reader.wait_for(lambda: any(text in line for line in self.output), timeout)
 
 
 class ServerDidNotStart(RuntimeError):
@@ -56,12 +60,14 @@ def run_server(
         start_new_session=True,
     )
     try:
-        output = _wait_for_banner(process, timeout)
+        # One thread reads every line from the start, so the banner cannot be
+        # missed (select() on a buffered text pipe can miss lines already
+        # buffered) and a chatty server never blocks on a full pipe.
+        reader = _OutputReader(process)
+        output = reader.wait_for_banner(timeout)
         match = _LISTENING.search("\n".join(output))
         assert match is not None
-        # Keep reading, or a chatty server would block once the pipe is full.
-        threading.Thread(target=_drain, args=(process, output), daemon=True).start()
-        yield RunningServer(match.group(1), process, output)
+        yield RunningServer(match.group(1), process, output, reader)
     finally:
         process.terminate()
         try:
@@ -73,32 +79,44 @@ def run_server(
             os.killpg(process.pid, signal.SIGKILL)  # any worker left behind
 
 
-def _drain(process: subprocess.Popen[str], output: list[str]) -> None:
-    assert process.stdout is not None
-    try:
-        for line in process.stdout:
-            output.append(line.rstrip("\n"))
-    except ValueError:  # the pipe was closed while stopping
-        pass
+class _OutputReader:
+    """Collects the server's output lines in a thread; waits on a condition
+    until the banner (and the line after it, naming the dev key) is in."""
 
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._process = process
+        self._changed = threading.Condition()
+        self._ended = False
+        threading.Thread(target=self._read, daemon=True).start()
 
-def _wait_for_banner(process: subprocess.Popen[str], timeout: float) -> list[str]:
-    """Read output until the server says where it listens (or dies)."""
-    assert process.stdout is not None
-    lines: list[str] = []
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-            break
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if _LISTENING.search(line):
-            # Also keep the line after the address: it names the dev key.
-            lines.append(process.stdout.readline().rstrip("\n"))
-            return lines
-    process.kill()
-    raise ServerDidNotStart("mockserver did not start:\n" + "\n".join(lines))
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        try:
+            for line in self._process.stdout:
+                with self._changed:
+                    self.lines.append(line.rstrip("\n"))
+                    self._changed.notify_all()
+        except ValueError:  # the pipe was closed while stopping
+            pass
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def _banner_seen(self) -> bool:
+        for index, line in enumerate(self.lines):
+            if _LISTENING.search(line):
+                return index + 1 < len(self.lines) or self._ended
+        return False
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(condition, timeout)
+
+    def wait_for_banner(self, timeout: float) -> list[str]:
+        with self._changed:
+            self._changed.wait_for(lambda: self._banner_seen() or self._ended, timeout)
+            if self._banner_seen():
+                return self.lines
+            text = "\n".join(self.lines)
+        raise ServerDidNotStart("mockserver did not start:\n" + text)

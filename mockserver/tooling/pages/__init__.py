@@ -37,8 +37,10 @@ from mockserver.config import Settings
 from mockserver.contract.errors import ApiError
 from mockserver.contract.jsontext import to_json
 from mockserver.contract.spec import HTTP_METHODS, Spec
+from mockserver.http.printable import printable
 from mockserver.http.router import spec_methods
-from mockserver.tooling.ui_paths import DOCS_PREFIX, INSPECTOR_PREFIX, is_ui_path
+from mockserver.tooling.ui_paths import DOCS_PREFIX, INSPECTOR_PREFIX
+from mockserver.tooling.ui_paths import is_ui_path as is_ui_path  # where tests look for it
 
 logger = logging.getLogger("mockserver")
 
@@ -196,5 +198,7 @@ def _http_error(error: HTTPException) -> Response:
 
 
 def _unexpected_error(error: Exception) -> Response:
-    logger.exception("unexpected error while serving %s %s", request.method, request.path)
+    logger.exception(
+        "unexpected error while serving %s %s", printable(request.method), printable(request.path)
+    )
     return _envelope(ApiError.single(500))

@@ -4,14 +4,21 @@
 //
 // Request data is only ever put into the page as text (text nodes,
 // textContent), never parsed as HTML: a path or a body may hold anything.
+// Its control characters are shown as escapes (\x0a, \u202e), as in the
+// text log (mockserver/http/printable.py): a newline or a bidi override in a
+// path must not make a row read as something it is not.
 "use strict";
 
 const POLL_MS = 1000;
 const LIMIT = 100;
 const JOURNAL_URL = `/__admin/requests?limit=${LIMIT}`;
-// The journal masks these already; masking again here means the page shows
-// no secret even if an entry ever arrived unmasked.
-const SECRET_HEADERS = new Set(["authorization", "proxy-authorization", "cookie", "x-api-key"]);
+// The journal masks secrets already, found by name (mockserver/http/secrets.py,
+// whose word list this is); masking again here means the page shows no secret
+// even if an entry ever arrived unmasked.
+const SECRET_WORDS = new Set([
+  "apikey", "auth", "authorization", "cookie", "credential", "credentials", "jwt", "key",
+  "passphrase", "passwd", "password", "pwd", "secret", "session", "signature", "sig", "token",
+]);
 const MASK = "••••";
 
 const view = {
@@ -66,13 +73,34 @@ async function loadJournal() {
 
 // --- building the page, as text only ----------------------------------------------
 
-/** A new element with a class and children; strings become text nodes. */
+// C0 controls, DEL, C1 controls, line/paragraph separators, bidi overrides
+// and isolates; the second leaves newline and tab, the layout of a <pre>.
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const CONTROLS_BUT_LAYOUT =
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** ``text`` with its control characters written as visible escapes. */
+function visible(text, keepLayout = false) {
+  return String(text).replace(keepLayout ? CONTROLS_BUT_LAYOUT : CONTROLS, (character) => {
+    const code = character.charCodeAt(0);
+    return code < 0x100
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
+/** A new element with a class and children; strings become text nodes,
+ * their control characters escaped. */
 function element(tag, className, ...children) {
   const node = document.createElement(tag);
   if (className) {
     node.className = className;
   }
-  node.append(...children.filter((child) => child !== null && child !== undefined));
+  node.append(
+    ...children
+      .filter((child) => child !== null && child !== undefined)
+      .map((child) => (typeof child === "string" ? visible(child) : child)),
+  );
   return node;
 }
 
@@ -85,18 +113,32 @@ function maskSecret(value) {
   return space > 0 ? `${text.slice(0, space)} ${MASK}` : MASK;
 }
 
-function maskedHeaders(headers) {
+/** Whether a header or parameter name says it carries a credential: any of its
+ * words (api_key, X-Api-Key, accessToken) is a secret word. */
+function isSecretName(name) {
+  const words = String(name)
+    .split(/[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])/)
+    .filter((word) => word)
+    .map((word) => word.toLowerCase());
+  const joined = words.join("");
+  return (
+    words.some((word) => SECRET_WORDS.has(word)) ||
+    ["apikey", "token", "secret", "password"].some((word) => joined.endsWith(word))
+  );
+}
+
+function masked(values) {
   return Object.fromEntries(
-    Object.entries(headers || {}).map(([name, value]) => [
+    Object.entries(values || {}).map(([name, value]) => [
       name,
-      SECRET_HEADERS.has(name.toLowerCase()) ? maskSecret(value) : value,
+      isSecretName(name) ? maskSecret(value) : value,
     ]),
   );
 }
 
 /** The path and its query as a person reads them: decoded, not percent-encoded. */
 function pathWithQuery(entry) {
-  const pairs = Object.entries(entry.query || {}).map(([name, value]) => `${name}=${value}`);
+  const pairs = Object.entries(masked(entry.query)).map(([name, value]) => `${name}=${value}`);
   return pairs.length > 0 ? `${entry.path}?${pairs.join("&")}` : entry.path;
 }
 
@@ -158,18 +200,24 @@ function pretty(value) {
 }
 
 function detailsField(name, value, asCode = false) {
-  const shown = asCode ? element("pre", null, pretty(value)) : String(value);
+  let shown = String(value);
+  if (asCode) {
+    shown = document.createElement("pre");
+    shown.textContent = visible(pretty(value), true);
+  }
   return [element("dt", null, name), element("dd", null, shown)];
 }
 
 function showDetails(entry) {
-  view.detailsTitle.textContent = `${entry.method} ${pathWithQuery(entry)} → ${entry.status}`;
+  view.detailsTitle.textContent = visible(
+    `${entry.method} ${pathWithQuery(entry)} → ${entry.status}`,
+  );
   view.detailsFields.replaceChildren(
     ...detailsField("Time", entry.time),
     ...detailsField("Operation", entry.operation_id ?? "(no operation of the contract)"),
     ...detailsField("Duration", formatDuration(entry.duration_ms)),
-    ...detailsField("Query", entry.query, true),
-    ...detailsField("Headers", maskedHeaders(entry.headers), true),
+    ...detailsField("Query", masked(entry.query), true),
+    ...detailsField("Headers", masked(entry.headers), true),
     ...detailsField("Body", entry.body, true),
     ...detailsField("Errors", entry.errors, true),
   );

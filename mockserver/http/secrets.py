@@ -1,0 +1,78 @@
+"""What counts as a secret in a request, and how it is masked in the journal.
+
+No secret is ever recorded (the guide, principle 3). A header or query
+parameter is taken for a secret by its name: split into its words
+(``api_key``, ``X-Api-Key``, ``apiKey``, ``access-token``), any word that
+names a credential makes it one, whatever the case. Matching words, not
+substrings, keeps ``monkey`` and ``keyword`` readable. One predicate serves
+headers, query parameters and whatever else comes to need it.
+"""
+
+import re
+from collections.abc import Iterable, Mapping
+
+# Words that, anywhere in a name, say its value is a credential.
+SECRET_WORDS = frozenset(
+    {
+        "apikey",
+        "auth",
+        "authorization",
+        "cookie",
+        "credential",
+        "credentials",
+        "jwt",
+        "key",
+        "passphrase",
+        "passwd",
+        "password",
+        "pwd",
+        "secret",
+        "session",
+        "signature",
+        "sig",
+        "token",
+    }
+)
+MASK = "••••"
+# Word boundaries: anything not a letter or digit, and a lower-to-upper case change.
+_SEPARATOR = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def name_words(name: str) -> list[str]:
+    """``X-Api-Key`` -> ``['x', 'api', 'key']``; ``accessToken`` -> ``['access', 'token']``."""
+    return [word.lower() for word in _SEPARATOR.split(name) if word]
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a header or parameter called ``name`` carries a credential."""
+    words = name_words(name)
+    # "apikey", "authtoken", "clientsecret": a secret word written as one with another.
+    joined = "".join(words)
+    return any(word in SECRET_WORDS for word in words) or any(
+        joined.endswith(word) for word in ("apikey", "token", "secret", "password")
+    )
+
+
+def mask_secret(value: str, *, keep_scheme: bool = True) -> str:
+    """``Bearer sk_test_mock`` becomes ``Bearer ••••mock``: recognisable, not
+    usable. Only a long secret keeps its last four characters; the scheme
+    before a space is kept for headers (``keep_scheme``), not for a query value."""
+    if keep_scheme and " " in value:
+        scheme, _, secret = value.partition(" ")
+    else:
+        scheme, secret = "", value
+    hidden = MASK + (secret[-4:] if len(secret) > 8 else "")
+    return f"{scheme} {hidden}" if scheme else hidden
+
+
+def masked_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers with the value of every secret one masked, its scheme kept."""
+    return {name: mask_secret(value) if is_secret_name(name) else value for name, value in headers}
+
+
+def masked_query(query: Mapping[str, str]) -> dict[str, str]:
+    """Query parameters with the value of every secret one masked."""
+    return {
+        name: mask_secret(value, keep_scheme=False) if is_secret_name(name) else value
+        for name, value in query.items()
+    }

@@ -1,0 +1,243 @@
+"""The audit: one row per gateway check that reached the permission step.
+
+The rows live in the state's database, beside the keys and the counters, so
+that a gateway check writes its row in the transaction that counts it
+(:meth:`AuditLog.write` takes that transaction's connection): a check that
+was answered is never missing from the audit, and every worker sees the
+same rows. The table is bounded: past ``size`` rows, the first written go.
+
+Time is kept as integer microseconds since the Unix epoch (``at_us``), which
+orders and buckets exactly; the row as it is answered is kept as JSON.
+"""
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from mockserver.contract.jsontext import to_json
+from mockserver.state.database import SharedSqlite
+
+AuditRow = dict[str, Any]
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    app_slug TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    key_name TEXT NOT NULL,
+    at_us INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    allowed INTEGER NOT NULL,
+    blocked_by_rule TEXT,
+    path TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_newest ON audit (app_slug, at_us DESC, request_id DESC);
+"""
+_INSERT = (
+    "INSERT INTO audit (app_slug, key_id, key_name, at_us, request_id, allowed,"
+    " blocked_by_rule, path, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+PERMISSION_DENIED = "permission_denied"
+DAY_US = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which rows of one app a query reads: ``since_us`` and ``until_us``
+    (both inclusive, None for unbounded) and, when given, one key's only."""
+
+    app_slug: str
+    since_us: int | None
+    until_us: int | None
+    key_id: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        parts, values = ["app_slug = ?"], [self.app_slug]
+        for clause, value in (
+            ("at_us >= ?", self.since_us),
+            ("at_us <= ?", self.until_us),
+            ("key_id = ?", self.key_id),
+        ):
+            if value is not None:
+                parts.append(clause)
+                values.append(value)
+        return " AND ".join(parts), values
+
+
+@dataclass(frozen=True)
+class Position:
+    """A place in the newest-first order: rows strictly after it come next.
+    ``request_id`` None means every row of ``at_us`` is behind."""
+
+    at_us: int
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class Counted:
+    total: int
+    allowed: int
+
+
+class AuditLog:
+    """The audit rows of every app, shared by all worker processes."""
+
+    def __init__(self, database: SharedSqlite, size: int) -> None:
+        self._db = database
+        self.size = size
+        self._db.connection().executescript(_TABLES)
+
+    # --- writing ---------------------------------------------------------------
+
+    def write(self, db: sqlite3.Connection, row: AuditRow, at_us: int) -> None:
+        """Add ``row`` inside the caller's transaction ``db``, dropping the
+        first-written rows beyond :attr:`size`."""
+        cursor = db.execute(_INSERT, _values(row, at_us))
+        if cursor.lastrowid is not None and cursor.lastrowid > self.size:
+            db.execute("DELETE FROM audit WHERE seq <= ?", (cursor.lastrowid - self.size,))
+
+    def write_many(self, rows: Iterable[tuple[AuditRow, int]]) -> None:
+        """Add rows in a transaction of their own (the demo history)."""
+        with self._db.transaction() as db:
+            db.executemany(_INSERT, (_values(row, at_us) for row, at_us in rows))
+            (newest,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()
+            db.execute("DELETE FROM audit WHERE seq <= ?", (newest - self.size,))
+
+    def clear(self) -> None:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM audit")
+
+    # --- reading ---------------------------------------------------------------
+
+    def position_of(self, app_slug: str, request_id: str) -> int | None:
+        """The exact instant of a row, which a millisecond cursor only approximates."""
+        found = (
+            self._db.connection()
+            .execute(
+                "SELECT at_us FROM audit WHERE app_slug = ? AND request_id = ?",
+                (app_slug, request_id),
+            )
+            .fetchone()
+        )
+        return None if found is None else int(found[0])
+
+    def page(
+        self,
+        rows: Filter,
+        *,
+        allowed: bool | None,
+        after: Position | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[AuditRow], bool]:
+        """Up to ``limit`` rows newest first, and whether more follow."""
+        where, values = rows.where()
+        if allowed is not None:
+            where += " AND allowed = ?"
+            values.append(int(allowed))
+        if after is not None and after.request_id is None:
+            where += " AND at_us < ?"
+            values.append(after.at_us)
+        elif after is not None:
+            where += " AND (at_us < ? OR (at_us = ? AND request_id < ?))"
+            values += [after.at_us, after.at_us, after.request_id]
+        found = (
+            self._db.connection()
+            .execute(
+                f"SELECT body FROM audit WHERE {where}"
+                " ORDER BY at_us DESC, request_id DESC LIMIT ? OFFSET ?",
+                (*values, limit + 1, 0 if after is not None else offset),
+            )
+            .fetchall()
+        )
+        return [json.loads(body) for (body,) in found[:limit]], len(found) > limit
+
+    def _one_row(self, sql: str, values: Iterable[Any]) -> tuple[Any, ...]:
+        return tuple(self._db.connection().execute(sql, tuple(values)).fetchone())
+
+    def counted(self, rows: Filter) -> Counted:
+        where, values = rows.where()
+        total, allowed = self._one_row(
+            f"SELECT COUNT(*), COALESCE(SUM(allowed), 0) FROM audit WHERE {where}", values
+        )
+        return Counted(int(total), int(allowed))
+
+    def distinct_keys(self, rows: Filter) -> int:
+        where, values = rows.where()
+        sql = f"SELECT COUNT(DISTINCT key_id) FROM audit WHERE {where}"
+        return int(self._one_row(sql, values)[0])
+
+    def top(self, rows: Filter, group: str, limit: int, *, blocked_by: str = "") -> list[Any]:
+        """The most frequent values of ``group`` (key, path or blocking rule),
+        most rows first (ties in the group's order), with their counts.
+
+        ``blocked_by`` narrows to blocked rows: ``"any"`` those with a rule,
+        ``"rate_limit"`` those blocked by a rate-limit rule.
+        """
+        columns = {
+            "key": "key_id, MAX(key_name)",
+            "path": "path",
+            "rule": "blocked_by_rule",
+        }[group]
+        where, values = rows.where()
+        where += _BLOCKED_BY[blocked_by]
+        group_by = columns.split(",")[0]
+        return (
+            self._db.connection()
+            .execute(
+                f"SELECT {columns}, COUNT(*) AS n FROM audit WHERE {where}"
+                f" GROUP BY {group_by} ORDER BY n DESC, {group_by} LIMIT ?",
+                (*values, limit),
+            )
+            .fetchall()
+        )
+
+    def count_blocked_by(self, rows: Filter, blocked_by: str) -> int:
+        where, values = rows.where()
+        sql = f"SELECT COUNT(*) FROM audit WHERE {where}{_BLOCKED_BY[blocked_by]}"
+        return int(self._one_row(sql, values)[0])
+
+    def buckets(
+        self, rows: Filter, width_us: int, shift_us: int = 0
+    ) -> Iterator[tuple[int, int, int]]:
+        """(bucket start, rows, admitted rows) for each bucket of ``width_us``
+        that holds rows, oldest first. Buckets start ``shift_us`` before the
+        multiples of the width (weeks start on Sundays; the epoch was a Thursday)."""
+        where, values = rows.where()
+        found = self._db.connection().execute(
+            f"SELECT at_us - (at_us + ?) % ? AS bucket, COUNT(*), SUM(allowed) FROM audit"
+            f" WHERE {where} GROUP BY bucket ORDER BY bucket",
+            (shift_us, width_us, *values),
+        )
+        for bucket, total, allowed in found:
+            yield int(bucket), int(total), int(allowed)
+
+    def count(self) -> int:
+        return int(self._one_row("SELECT COUNT(*) FROM audit", ())[0])
+
+
+_BLOCKED_BY = {
+    "": "",
+    "any": " AND allowed = 0 AND blocked_by_rule IS NOT NULL",
+    "rate_limit": (
+        f" AND allowed = 0 AND blocked_by_rule IS NOT NULL"
+        f" AND blocked_by_rule != '{PERMISSION_DENIED}'"
+    ),
+}
+
+
+def _values(row: AuditRow, at_us: int) -> tuple[Any, ...]:
+    return (
+        row["app_slug"],
+        row["key_id"],
+        row["key_name"],
+        at_us,
+        row["request_id"],
+        int(row["outcome"] == "VALID"),
+        row["blocked_by_rule"],
+        row["path"],
+        to_json(row).decode("utf-8"),
+    )
