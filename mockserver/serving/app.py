@@ -8,82 +8,28 @@ on the first request for one (:func:`create_worker_app`): importing Flask and
 building its routes took a third of a worker's start-up.
 """
 
-import random
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mockserver.backend.clock import FrozenClock, SystemClock
-from mockserver.backend.fixtures import Fixtures, load_fixtures
 from mockserver.backend.handlers import Context
-from mockserver.backend.ids import MAX_MACHINE_ID, ProcessSnowflakes
 from mockserver.backend.operations import OPERATIONS
-from mockserver.backend.ratelimits import complete_rule
 from mockserver.config import Settings
-from mockserver.contract.spec import Spec, load_spec
+from mockserver.contract.spec import Spec
 from mockserver.http.auth import authenticate, authenticate_admin
 from mockserver.http.cors import CorsPolicy
 from mockserver.http.pipeline import Pages, Pipeline
 from mockserver.http.router import Router, spec_methods
-from mockserver.state.audit import AuditLog
-from mockserver.state.journal import Journal
-from mockserver.state.store import Store
-from mockserver.tooling.admin import ADMIN_HANDLERS, ADMIN_SPEC_PATH
+from mockserver.serving.context import Loaded, build_context, load, machine_id_from
+from mockserver.tooling.admin import ADMIN_HANDLERS
 from mockserver.tooling.ui_paths import is_ui_path
 
 if TYPE_CHECKING:
     from flask import Flask
 
+__all__ = ["Loaded", "build_context", "create_app", "create_worker_app", "load", "machine_id_from"]
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-def machine_id_from(seed: int | None) -> int:
-    """The snowflake machine id; ``--seed`` fixes it.
-
-    Drawn the way Faker's ``random_int`` draws it (``Random(seed).randrange``),
-    so a seed gives the machine id it always gave, without importing Faker at
-    start-up (a fifth of a second of every worker's, measured).
-    """
-    draw = random.Random(seed) if seed is not None else random.SystemRandom()
-    return draw.randrange(MAX_MACHINE_ID + 1)
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """What the settings are checked against, read once: the Wacht spec, the
-    admin API's spec (None with ``--no-admin``) and the fixtures."""
-
-    spec: Spec
-    admin_spec: Spec | None
-    fixtures: Fixtures
-
-
-def load(settings: Settings) -> Loaded:
-    """Read and check the spec and the fixtures: SpecError or FixtureError."""
-    spec = load_spec(settings.spec_path)
-    admin_spec = load_spec(ADMIN_SPEC_PATH) if settings.admin_enabled else None
-    return Loaded(spec, admin_spec, load_fixtures(settings.fixtures_dir, spec))
-
-
-def build_context(settings: Settings, spec: Spec, fixtures: Fixtures | None = None) -> Context:
-    """Load the fixtures (unless given), open the store (seeding a new one)
-    and wire the rest."""
-    clock = FrozenClock(settings.frozen_time) if settings.frozen_time else SystemClock()
-    fixtures = fixtures or load_fixtures(settings.fixtures_dir, spec)
-    store = Store(settings.state_path, durable=not settings.state_is_temporary)
-    rule_schema = spec.component_schema("RateLimitRule")
-    context = Context(
-        fixtures=fixtures,
-        store=store,
-        ids=ProcessSnowflakes(clock, machine_id_from(settings.seed), store.claim_machine_id),
-        clock=clock,
-        complete_rule=lambda rule: complete_rule(rule, rule_schema),
-        journal=Journal(settings.journal_path, settings.journal_size),
-        audit=AuditLog(store.database, settings.audit_size),
-    )
-    context.load_fixtures(only_if_new=True)
-    return context
 
 
 def _router(settings: Settings, loaded: Loaded, context: Context) -> Router:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockserver.config import Settings
+from mockserver.serving.boottrace import trace
 
 # How long the workers may take to answer before `serve` gives up (exit 2).
 ANSWER_TIMEOUT_S = 60.0
@@ -62,14 +63,17 @@ def _check(settings: Settings) -> tuple[str, str, bytes]:
     """("ok", dev key, pickle) or ("error", what is wrong, b"")."""
     from mockserver.backend.fixtures import FixtureError
     from mockserver.contract.spec import SpecError
-    from mockserver.serving.app import build_context, load
+    from mockserver.serving.context import build_context, load
     from mockserver.state.store import StoreError
 
     try:
+        trace("check: started")
         loaded = load(settings)
+        trace("check: spec and fixtures read")
         context = build_context(settings, loaded.spec, loaded.fixtures)
     except (SpecError, FixtureError, StoreError) as error:
         return "error", str(error), b""
+    trace("check: state ready")
     context.store.close()
     context.journal.close()
     admin = loaded.admin_spec.document if loaded.admin_spec is not None else None
@@ -117,9 +121,10 @@ def worker_app_loader(settings: Settings, checked: Checked) -> Callable[[], Any]
     """What each forked worker calls for its WSGI app."""
 
     def load_worker_app() -> Any:
+        trace("worker: forked")
         from mockserver.backend.fixtures import Fixtures
         from mockserver.contract.spec import Spec
-        from mockserver.serving.app import Loaded
+        from mockserver.serving.context import Loaded
         from mockserver.serving.wsgi import worker_app
         from mockserver.tooling.admin import ADMIN_SPEC_PATH
 
@@ -130,7 +135,9 @@ def worker_app_loader(settings: Settings, checked: Checked) -> Callable[[], Any]
             Spec(admin, source=str(ADMIN_SPEC_PATH), checked=True) if admin is not None else None,
             fixtures,
         )
-        return worker_app(settings, loaded)
+        app = worker_app(settings, loaded)
+        trace("worker: app built")
+        return app
 
     return load_worker_app
 
@@ -183,6 +190,7 @@ def fork_announcer(
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and os.getppid() == supervisor:
             if answers(host, port, admin_token):
+                trace("announcer: the port answers")
                 print(banner, flush=True)
                 status = 0
                 break

@@ -24,6 +24,7 @@ from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from mockserver.contract.resources import default_fixtures_dir, default_spec_path
 from mockserver.http.hosts import host_name, normalise_host
 from mockserver.http.logs import LOG_FORMATS
+from mockserver.serving.boottrace import trace
 from mockserver.serving.environment import EnvironmentParser, bind_environment, secret_file
 
 if TYPE_CHECKING:
@@ -415,8 +416,13 @@ def serve(args: argparse.Namespace) -> int:
     workers = _worker_count(args)
     with tempfile.TemporaryDirectory(prefix="mockserver-") as scratch:
         settings = _serve_settings(args, Path(scratch))
-        # First, while this process is alone: the check forks from it.
+        # What the check needs, imported before it forks, so that only this
+        # process imports the rest (granian, the request path) meanwhile.
+        import mockserver.serving.context
+
+        # First, while this process is alone (no thread): the check forks from it.
         pending = PendingCheck(settings)
+        trace("settings check forked")
         try:
             port: int | None = _port_to_listen_on(args.host, args.port)
             cannot_listen = ""
@@ -428,8 +434,11 @@ def serve(args: argparse.Namespace) -> int:
         import mockserver.serving.app
         import mockserver.serving.wsgi  # noqa: F401
 
+        trace("server imported")
+
         try:
             checked = pending.result()
+            trace("settings check passed")
         except SettingsRefused as refused:
             print(f"mockserver: cannot start:\n{refused}", file=sys.stderr)
             return EXIT_BAD_CONFIGURATION
@@ -478,9 +487,12 @@ def _run_workers(
     )
     announcer: list[int] = []
     # Called once granian has bound the port, before it forks the workers.
-    server.on_startup(
-        lambda: announcer.append(fork_announcer(args.host, port, settings.admin_token, banner))
-    )
+
+    def bound() -> None:
+        trace("port bound")
+        announcer.append(fork_announcer(args.host, port, settings.admin_token, banner))
+
+    server.on_startup(bound)
     # Forked, the workers start with what this process imported and checked.
     multiprocessing.set_start_method("fork", force=True)
     server.serve(target_loader=worker_app_loader(settings, checked), wrap_loader=False)
@@ -490,7 +502,9 @@ def _run_workers(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    trace("command imported")
     args = build_parser().parse_args(argv)
+    trace("options read")
     if args.command == "serve":
         warning = exposure_warning(args.host, not args.no_admin, args.admin_token)
         if warning:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from mockserver.config import SETTINGS_VARIABLE, Settings
 
 if TYPE_CHECKING:
-    from mockserver.serving.app import Loaded
+    from mockserver.serving.context import Loaded
 
 
 def worker_app(settings: Settings, loaded: "Loaded | None" = None) -> Any:
