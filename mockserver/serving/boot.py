@@ -22,11 +22,13 @@ Why it is built this way (measured in bench/README.md, "Start-up"):
   banner, and otherwise says why and stops the server (exit code 2).
 """
 
-import http.client
+import contextlib
 import os
 import pickle
 import signal
+import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -148,20 +150,32 @@ HEALTH_PATH = "/__admin/health"
 def answers(host: str, port: int, admin_token: str | None, timeout_s: float = 2.0) -> bool:
     """Whether the app answers on ``host:port``: 200 from the admin API's
     health or, with the admin API off (--no-admin), the 404 envelope, which
-    only the app sends. Neither is journaled nor logged."""
-    connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    only the app sends. Neither is journaled nor logged.
+
+    HTTP/1.0 without a Host header, on a plain socket: a Host the Host check
+    does not allow (``--host`` a name other than localhost) would be refused,
+    and http.client would cost the command its import (ssl, email).
+    """
+    authorization = f"Authorization: Bearer {admin_token}\r\n" if admin_token else ""
+    request = f"GET {HEALTH_PATH} HTTP/1.0\r\n{authorization}\r\n".encode("ascii")
+    reply = b""
     try:
-        headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
-        connection.request("GET", HEALTH_PATH, headers=headers)
-        response = connection.getresponse()
-        response.read()
-    except (OSError, http.client.HTTPException):
+        with socket.create_connection((host, port), timeout=timeout_s) as connection:
+            connection.sendall(request)
+            while b"\r\n\r\n" not in reply and len(reply) < 65536:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError:
         return False
-    finally:
-        connection.close()
-    if response.status == 200:
+    status_line, *header_lines = reply.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    parts = status_line.split()
+    status = parts[1] if len(parts) > 1 and parts[0].startswith("HTTP/") else ""
+    if status == "200":
         return True
-    return response.status == 404 and response.getheader("Content-Type") == "application/json"
+    headers = dict(line.lower().partition(":")[::2] for line in header_lines)
+    return status == "404" and headers.get("content-type", "").strip() == "application/json"
 
 
 def fork_announcer(
@@ -188,21 +202,22 @@ def fork_announcer(
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and os.getppid() == supervisor:
-            if answers(host, port, admin_token):
+        while (left := deadline - time.monotonic()) > 0 and os.getppid() == supervisor:
+            if answers(host, port, admin_token, timeout_s=min(2.0, left)):
                 trace("announcer: the port answers")
                 print(banner, flush=True)
                 status = 0
                 break
             time.sleep(0.01)
         else:
-            print(
-                f"mockserver: cannot start: nothing answered on {host}:{port} "
-                f"within {timeout_s:.0f} s (see above)",
-                file=sys.stderr,
-                flush=True,
-            )
-            os.kill(supervisor, signal.SIGTERM)
+            if os.getppid() == supervisor:  # else it stopped first, and said why
+                print(
+                    f"mockserver: cannot start: nothing answered on {host}:{port} "
+                    f"within {timeout_s:g} s (see above)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                os.kill(supervisor, signal.SIGTERM)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -210,13 +225,31 @@ def fork_announcer(
         os._exit(status)
 
 
-def announcer_status(pid: int) -> int:
-    """The announcer's exit status once the server stopped (stopping it if it still waits)."""
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if not done:
-            os.kill(pid, signal.SIGKILL)
-            done, status = os.waitpid(pid, 0)
-    except ChildProcessError:
-        return 0
-    return os.waitstatus_to_exitcode(status)
+class Reaped:
+    """A forked child, reaped by a thread as soon as it ends, so that it
+    stays no zombie as long as the server runs.
+
+    The thread only waits in waitpid, holding no lock: forking the workers
+    while it waits hands them nothing held (serving/boot.py's first note).
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.status: int | None = None
+        self._thread = threading.Thread(target=self._reap, name="reaper", daemon=True)
+        self._thread.start()
+
+    def _reap(self) -> None:
+        try:
+            self.status = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        except ChildProcessError:
+            self.status = 0
+
+    def exit_code(self) -> int:
+        """Its exit code, once it has ended (stopping it if it still waits)."""
+        if self._thread.is_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self._thread.join()
+        assert self.status is not None
+        return self.status

@@ -460,7 +460,7 @@ def _run_workers(
     from granian.constants import Interfaces
     from granian.log import LogLevels
 
-    from mockserver.serving.boot import announcer_status, fork_announcer, worker_app_loader
+    from mockserver.serving.boot import Reaped, fork_announcer, worker_app_loader
 
     server = Granian(
         # Only named in granian's own messages: the app comes from the loader below.
@@ -485,20 +485,33 @@ def _run_workers(
             f"workers: {workers}; state: {args.state or 'temporary'}",
         ]
     )
-    announcer: list[int] = []
+    announcer: list[Reaped] = []
     # Called once granian has bound the port, before it forks the workers.
 
     def bound() -> None:
         trace("port bound")
-        announcer.append(fork_announcer(args.host, port, settings.admin_token, banner))
+        announcer.append(Reaped(fork_announcer(args.host, port, settings.admin_token, banner)))
 
     server.on_startup(bound)
     # Forked, the workers start with what this process imported and checked.
     multiprocessing.set_start_method("fork", force=True)
-    server.serve(target_loader=worker_app_loader(settings, checked), wrap_loader=False)
-    if announcer and announcer_status(announcer[0]) == EXIT_BAD_CONFIGURATION:
+    try:
+        server.serve(target_loader=worker_app_loader(settings, checked), wrap_loader=False)
+        stopped = 0
+    except SystemExit as exit_:  # granian's way to say a worker died
+        stopped = exit_.code if isinstance(exit_.code, int) else 1
+    announcer_exit = announcer[0].exit_code() if announcer else None
+    if announcer_exit == EXIT_BAD_CONFIGURATION:  # it said nothing answered
         return EXIT_BAD_CONFIGURATION
-    return 0
+    if stopped and announcer_exit != 0:  # it was still waiting: say why it never will
+        print(
+            f"mockserver: cannot start: the workers stopped before answering on "
+            f"{host}:{port} (see above)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_BAD_CONFIGURATION
+    return stopped
 
 
 def main(argv: Sequence[str] | None = None) -> int:
