@@ -1,26 +1,28 @@
 """How ``mockserver serve`` starts: check once, then fork workers that reuse the check.
 
-Why it is built this way (measured in bench/README.md, "Start-up"):
+Why it is built this way (``MOCKSERVER_BOOT_TRACE=1`` shows each phase; the
+README's "Speed" says more):
 
 - The settings are checked (the spec, the fixtures, the state, seeded from
-  the fixtures when new) in a child forked from the command before it imports
-  the server, so the command imports granian and the request path meanwhile,
-  on the other core. The child ends, so the supervisor, which lives as long as
+  the fixtures when new) in a child forked from the command once it has
+  imported what the check needs (serving/context.py), so the command imports
+  granian and the request path meanwhile, on the other core, and the child
+  imports nothing. The child ends, so the supervisor, which lives as long as
   the server, keeps none of what the check built: only what it read, pickled
   (a few hundred kilobytes).
 - Nothing listens before the check has passed: bad settings stop start-up
   with exit code 2 before granian binds the port.
 - The workers are forked from the supervisor, not spawned: they start with
   the request path imported and the check's documents and fixtures in
-  memory, so none parses YAML or checks the fixtures again (nor imports
-  jsonschema for it). Settings therefore reach a worker in its memory, never
-  in its environment or command line, which other local users can read in
-  /proc (the admin token is among them).
+  memory, so none parses YAML or checks the spec and fixtures again (nor
+  imports jsonschema for it). Settings therefore reach a worker in its
+  memory, never in its environment or command line, which /proc shows (the
+  admin token is among them).
 - The banner comes from a forked child too, not a thread: forking a process
   while another of its threads may hold a lock can hand a worker that lock,
   held forever. A child asks the served port until it answers, prints the
-  banner, and otherwise says why and stops the server (exit code 2).
-"""
+  banner, and otherwise says why and stops the server (exit code 2). A thread
+  that only waits for it to end reaps it, holding no lock."""
 
 import contextlib
 import os

@@ -2,7 +2,7 @@
 
 Every bad option value ends the command with exit code 2 and a message
 naming the option (argparse's own convention), never a traceback: each value
-is checked by its argparse type below, before anything is started.
+is checked by its argparse type (options.py), before anything is started.
 """
 
 import argparse
@@ -11,19 +11,17 @@ import os
 import socket
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mockserver import __version__
-from mockserver.backend.clock import parse_timestamp
-from mockserver.backend.ids import require_id_time
 from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from mockserver.contract.resources import default_fixtures_dir, default_spec_path
-from mockserver.http.hosts import host_name, normalise_host
+from mockserver.http.hosts import normalise_host
 from mockserver.http.logs import LOG_FORMATS
+from mockserver.serving import options
 from mockserver.serving.boottrace import trace
 from mockserver.serving.environment import EnvironmentParser, bind_environment, secret_file
 
@@ -31,127 +29,6 @@ if TYPE_CHECKING:
     from mockserver.serving.boot import Checked
 
 EXIT_BAD_CONFIGURATION = 2
-MAX_PORT = 65535
-# More would only share the same cores; a typo such as 40000 must not fork-bomb.
-MAX_WORKERS = 256
-# Journal entries keep whole bodies (up to 2 MB each).
-MAX_JOURNAL_SIZE = 1_000_000
-
-
-def _id_timestamp(text: str) -> datetime:
-    """An RFC 3339 instant at which snowflake ids can be made (see ``require_id_time``)."""
-    try:
-        return require_id_time(parse_timestamp(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    """An argparse type for whole numbers from ``minimum`` to ``maximum``."""
-
-    def parse(text: str) -> int:
-        digits = text.strip()
-        # ASCII digits only: int() also takes "²"-like digits of other scripts.
-        if not (digits.removeprefix("-").isascii() and digits.removeprefix("-").isdigit()):
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
-        if len(digits) > 30:
-            raise argparse.ArgumentTypeError(f"too long a number: {text[:20]!r}...")
-        value = int(digits)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-        if maximum is not None and value > maximum:
-            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}")
-        return value
-
-    # argparse names the type in its message ("invalid parse value"): name it well.
-    parse.__name__ = "whole number"
-    return parse
-
-
-_positive = _whole_number(1)
-_port = _whole_number(0, MAX_PORT)
-_workers = _whole_number(1, MAX_WORKERS)
-_journal_size = _whole_number(0, MAX_JOURNAL_SIZE)
-
-
-def _seed(text: str) -> int:
-    """Any whole number (negative too, as Python's random takes it)."""
-    return _whole_number(-(10**30))(text)
-
-
-def _host(text: str) -> str:
-    """An address or name to bind: resolvable, without spaces or control characters."""
-    if not text or not text.isprintable() or " " in text:
-        raise argparse.ArgumentTypeError(f"not a host name or address: {text!r}")
-    try:
-        socket.getaddrinfo(text, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise argparse.ArgumentTypeError(f"cannot resolve {text!r}: {reason}") from None
-    return text
-
-
-def _token(text: str) -> str:
-    """A bearer token: visible ASCII, as an Authorization header can carry it."""
-    if not text:
-        raise argparse.ArgumentTypeError("must not be empty (leave the option out for none)")
-    if not all("!" <= character <= "~" for character in text):
-        raise argparse.ArgumentTypeError(
-            "only visible ASCII characters: no spaces, control or non-ASCII characters"
-        )
-    return text
-
-
-def _token_file(text: str) -> str:
-    """A bearer token read from the file at ``text`` (see ``secret_file``)."""
-    return _token(secret_file(text))
-
-
-def _origin(text: str) -> str:
-    """An origin as browsers send it: SCHEME://HOST[:PORT], nothing after."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
-        parts = None
-    if (
-        parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or text != f"{parts.scheme}://{parts.netloc}"
-        or "@" in text
-        or not text.isprintable()
-        or " " in text
-    ):
-        raise argparse.ArgumentTypeError(
-            f"not an origin: {text!r} (SCHEME://HOST[:PORT], e.g. http://localhost:3000)"
-        )
-    return text
-
-
-def _delay(text: str) -> tuple[int, int]:
-    low, _, high = text.partition("-")
-    number = _whole_number(0, 60_000)
-    try:
-        delay = (number(low), number(high or low))
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"not MS or MIN-MAX from 0 to 60000 ms: {text!r}"
-        ) from None
-    if not delay[0] <= delay[1]:
-        raise argparse.ArgumentTypeError("delays run from 0 to 60000 ms, MIN before MAX")
-    return delay
-
-
-def _allowed_host(text: str) -> str:
-    name = normalise_host(text)
-    if not name or host_name(name) != name:
-        raise argparse.ArgumentTypeError(
-            f"not a host name: {text!r} (give it without scheme or port, e.g. demo.example.com)"
-        )
-    return name
 
 
 def exposure_warning(host: str, admin_enabled: bool, admin_token: str | None) -> str | None:
@@ -183,11 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve the API until interrupted")
     serve.add_argument(
-        "--host", type=_host, default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
+        "--host",
+        type=options.host,
+        default=DEFAULT_HOST,
+        help=f"address to bind (default {DEFAULT_HOST})",
     )
     serve.add_argument(
         "--port",
-        type=_port,
+        type=options.port,
         default=DEFAULT_PORT,
         help=f"port to bind, 0 for any free one (default {DEFAULT_PORT})",
     )
@@ -204,32 +84,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="fixture directory (default: the bundled fixtures)",
     )
     serve.add_argument(
-        "--seed", type=_seed, default=None, help="seed everything random, for repeatable output"
+        "--seed",
+        type=options.seed,
+        default=None,
+        help="seed everything random, for repeatable output",
     )
     serve.add_argument(
         "--freeze-time",
-        type=_id_timestamp,
+        type=options.id_timestamp,
         default=None,
         metavar="TIMESTAMP",
         help="stop the clock at this RFC 3339 instant, e.g. 2026-01-01T00:00:00Z",
     )
     serve.add_argument(
         "--workers",
-        type=_workers,
+        type=options.workers,
         default=None,
         metavar="N",
         help="worker processes (default: one per CPU; 1 with --seed or --freeze-time)",
     )
     serve.add_argument(
         "--journal-size",
-        type=_journal_size,
+        type=options.journal_size,
         default=1000,
         metavar="N",
         help="keep the last N requests for GET /__admin/requests (default 1000; 0 turns it off)",
     )
     serve.add_argument(
         "--audit-size",
-        type=_positive,
+        type=options.positive,
         default=100_000,
         metavar="N",
         help="keep at most N audit rows of gateway checks, the oldest go first (default 100000)",
@@ -237,14 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     admin_token = serve.add_mutually_exclusive_group()
     admin_token.add_argument(
         "--admin-token",
-        type=_token,
+        type=options.token,
         default=None,
         metavar="TOKEN",
         help="require 'Authorization: Bearer TOKEN' on the admin API",
     )
     admin_token.add_argument(
         "--admin-token-file",
-        type=_token_file,
+        type=options.token_file,
         dest="admin_token",
         metavar="PATH",
         help="the same, with the token read from this file (keeps it off the command line)",
@@ -252,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-admin", action="store_true", help="serve no admin API (/__admin/...)")
     serve.add_argument(
         "--cors-origin",
-        type=_origin,
+        type=options.origin,
         action="append",
         default=None,
         metavar="ORIGIN",
@@ -263,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--allowed-host",
         action="append",
-        type=_allowed_host,
+        type=options.allowed_host,
         default=None,
         metavar="NAME",
         dest="allowed_hosts",
@@ -272,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--delay",
-        type=_delay,
+        type=options.delay,
         default=None,
         metavar="MS|MIN-MAX",
         help="add this latency to every response, e.g. 200 or 100-800",
@@ -313,8 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--key-file", type=secret_file, dest="key", metavar="PATH", help="read the key from a file"
     )
     verify.add_argument("--junit", type=Path, default=None, metavar="PATH", help="write JUnit XML")
-    verify.add_argument("--max-examples", type=_positive, default=None, metavar="N")
-    verify.add_argument("--seed", type=_seed, default=None, help="seed the generated data")
+    verify.add_argument("--max-examples", type=options.positive, default=None, metavar="N")
+    verify.add_argument("--seed", type=options.seed, default=None, help="seed the generated data")
     _options_from_environment(serve, verify)
     return parser
 
