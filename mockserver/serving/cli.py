@@ -369,9 +369,9 @@ def _run_workers(
         ]
     )
     announcer: list[Reaped] = []
-    # Called once granian has bound the port, before it forks the workers.
 
     def bound() -> None:
+        """Granian's start-up hook: the port is bound, the workers not yet forked."""
         trace("port bound")
         announcer.append(Reaped(fork_announcer(args.host, port, settings.admin_token, banner)))
 
