@@ -9,13 +9,11 @@ with a silently ignored typo is worse than one that does not start.
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from mockserver.backend.apikeys import (
     NotAMember,
@@ -30,8 +28,17 @@ from mockserver.backend.ids import EPOCH, compose, ticks_at
 from mockserver.backend.ratelimits import complete_rule, rule_problems
 from mockserver.backend.records import new_app
 from mockserver.backend.rules import RuleBroken, check_create_scope
-from mockserver.contract.spec import SPEC_URI, Spec
+from mockserver.contract.spec import SPEC_URI, Spec, escape_pointer_token
 from mockserver.contract.validation import display_name
+from mockserver.contract.validators import gate_registry, surely_valid
+
+if TYPE_CHECKING:
+    from referencing import Registry
+
+try:  # libyaml's loader is several times faster; start-up time matters.
+    _YamlLoader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _YamlLoader = yaml.SafeLoader
 
 FORMAT_URI = "urn:mockserver:fixture-format"
 FORMAT_PATH = Path(__file__).resolve().parent / "fixture_schema.yaml"
@@ -126,9 +133,16 @@ class Fixtures:
         return next(iter(self.api_keys))
 
 
-def _format_registry(spec: Spec) -> Registry:
+def _fixture_format() -> Any:
     with FORMAT_PATH.open(encoding="utf-8") as handle:
-        fixture_format = yaml.safe_load(handle)
+        return yaml.load(handle, Loader=_YamlLoader)
+
+
+def _format_registry(spec: Spec, fixture_format: Any) -> "Registry":
+    # Imported here: jsonschema only words what jsonschema-rs refused (_Loader.read).
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     return Registry().with_resources(
         [
             (FORMAT_URI, Resource(contents=fixture_format, specification=DRAFT202012)),
@@ -144,7 +158,15 @@ class _Loader:
         self.directory = directory
         self.spec = spec
         self.problems: list[str] = []
-        self._registry = _format_registry(spec)
+        self._format = _fixture_format()
+
+    @cached_property
+    def _registry(self) -> "Registry":
+        return _format_registry(self.spec, self._format)
+
+    @cached_property
+    def _gate_registry(self) -> Any:
+        return gate_registry([(FORMAT_URI, self._format), (SPEC_URI, self.spec.document)])
 
     def fail(self, file_name: str, entry: str, message: str) -> None:
         where = f"{self.directory / file_name}"
@@ -157,11 +179,17 @@ class _Loader:
                 self.fail(file_name, "", "file is missing")
             return None
         try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+            document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
             self.fail(file_name, "", f"cannot be read as YAML: {error}")
             return None
         document = {} if document is None else document
+        # jsonschema only words what jsonschema-rs refused (contract/validators.py).
+        reference = f"{FORMAT_URI}#/files/{escape_pointer_token(file_name)}"
+        if surely_valid(self._gate_registry, reference, document):
+            return document
+        from jsonschema import Draft202012Validator
+
         validator = Draft202012Validator(
             {"$ref": f"{FORMAT_URI}#/files/{file_name}"}, registry=self._registry
         )

@@ -7,15 +7,24 @@ and methods exist, which operationId serves each, and the JSON Schema (Draft
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 import jsonschema_rs
 import yaml
-from jsonschema import Draft202012Validator, FormatChecker, SchemaError
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+
+from mockserver.contract.validators import (
+    LazyValidator,
+    any_value,
+    gate_registry,
+    surely_a_schema,
+)
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, FormatChecker
+    from referencing import Registry
 
 # The spec is registered under this URI so that schemas anywhere in it can be
 # compiled with their ``#/components/...`` references intact.
@@ -70,7 +79,7 @@ def status_code(key: str) -> int | None:
 class QueryParameter:
     name: str
     schema: dict[str, Any]
-    validator: Draft202012Validator
+    validator: "Draft202012Validator"
     # jsonschema-rs, for the fast yes/no (see Operation.body_gate).
     gate: Any
     required: bool = False
@@ -81,7 +90,7 @@ class Operation:
     operation_id: str
     method: str  # upper case, as in HTTP
     path: str  # the OpenAPI path template, e.g. /api-auth/apps/{app_slug}
-    body_validator: Draft202012Validator | None
+    body_validator: "Draft202012Validator | None"
     body_required: bool
     # The same body schema compiled by jsonschema-rs: a valid body passes in
     # about a microsecond, where jsonschema takes a hundred or more. Only a
@@ -99,17 +108,24 @@ class Operation:
 
 
 class Spec:
-    """A loaded OpenAPI document with one compiled validator per request body."""
+    """A loaded OpenAPI document with one compiled validator per request body.
 
-    def __init__(self, document: dict[str, Any], source: str = "<memory>") -> None:
+    ``checked`` says the document was already served by this program in
+    another process (a worker of ``serve`` gets the one its settings check
+    read, serving/boot.py): its references and schemas are not checked again,
+    which would import jsonschema at every worker's start-up.
+    """
+
+    def __init__(
+        self, document: dict[str, Any], source: str = "<memory>", checked: bool = False
+    ) -> None:
         if not isinstance(document, dict) or not isinstance(document.get("paths"), dict):
             raise SpecError(f"{source}: not an OpenAPI document (no 'paths' mapping)")
         self.document = document
         self.source = source
-        self._registry: Registry = Registry().with_resource(
-            SPEC_URI, Resource(contents=document, specification=DRAFT202012)
-        )
-        self._check_references(document, [])
+        self._checked = checked
+        if not checked:
+            self._check_references(document, [])
         self.operations: list[Operation] = []
         for path, method, details in self._operation_nodes():
             pointer = f"/paths/{escape_pointer_token(path)}/{method}"
@@ -122,15 +138,30 @@ class Spec:
                     f"{source}: #{pointer}: cannot be served: {type(error).__name__}: {error}"
                 ) from None
 
-    def validator(
-        self, pointer: str, format_checker: FormatChecker | None = None
-    ) -> Draft202012Validator:
-        """Compile the schema at ``pointer`` (a JSON pointer into the spec)."""
-        return Draft202012Validator(
-            {"$ref": f"{SPEC_URI}#{pointer}"},
-            registry=self._registry,
-            format_checker=format_checker,
+    @cached_property
+    def _registry(self) -> "Registry":
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
+
+        return Registry().with_resource(
+            SPEC_URI, Resource(contents=self.document, specification=DRAFT202012)
         )
+
+    def validator(
+        self, pointer: str, format_checker: "FormatChecker | None" = None
+    ) -> "Draft202012Validator":
+        """The schema at ``pointer`` (a JSON pointer into the spec), compiled on first use."""
+
+        def build() -> "Draft202012Validator":
+            from jsonschema import Draft202012Validator
+
+            return Draft202012Validator(
+                {"$ref": f"{SPEC_URI}#{pointer}"},
+                registry=self._registry,
+                format_checker=format_checker,
+            )
+
+        return LazyValidator(build)  # type: ignore[return-value]
 
     def component_schema(self, name: str) -> Any:
         """The schema ``#/components/schemas/NAME`` that mockserver itself needs;
@@ -140,7 +171,7 @@ class Spec:
             raise SpecError(f"{self.source}: #/components/schemas/{name}: mockserver needs it")
         return self.resolve(schemas[name])
 
-    def component_validator(self, schema_name: str) -> Draft202012Validator:
+    def component_validator(self, schema_name: str) -> "Draft202012Validator":
         return self.validator(f"/components/schemas/{escape_pointer_token(schema_name)}")
 
     def resolve(self, node: Any) -> Any:
@@ -251,13 +282,19 @@ class Spec:
     def _gate_or_any(self, pointer: str | None) -> Any:
         return jsonschema_rs.Draft202012Validator({}) if pointer is None else self.gate(pointer)
 
-    def _checked_validator(self, pointer: str | None) -> Draft202012Validator:
+    def _checked_validator(self, pointer: str | None) -> "Draft202012Validator":
         """The validator of the schema at ``pointer`` (None: no schema, any
         value), once it is known to be a schema: one that does not compile is a
         SpecError naming where it breaks."""
         if pointer is None:
-            return Draft202012Validator({})
+            return any_value()
+        if self._checked:
+            return self.validator(pointer)
         schema, at = self.resolve_at(self._target("#" + pointer, pointer, decode=False), pointer)
+        if surely_a_schema(schema):
+            return self.validator(pointer)
+        from jsonschema import Draft202012Validator, SchemaError
+
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as error:
@@ -287,7 +324,7 @@ class Spec:
                         schema=self.resolve(parameter.get("schema", {})),
                         validator=self._checked_validator(f"{at}/schema")
                         if has_schema
-                        else Draft202012Validator({}),
+                        else any_value(),
                         gate=self.gate(f"{at}/schema")
                         if has_schema
                         else jsonschema_rs.Draft202012Validator({}),
@@ -312,15 +349,18 @@ class Spec:
     def gate(self, pointer: str) -> Any:
         """Compile the schema at ``pointer`` with jsonschema-rs, for a fast yes/no.
 
-        The schema is a reference into a root that carries the spec's paths and
-        components, so that every ``#/components/...`` reference resolves.
+        The schema is a reference into the document, registered under
+        ``SPEC_URI``, so that every ``#/components/...`` reference resolves.
         """
-        root = {
-            "$ref": "#" + quote(pointer, safe="/~"),  # a URI fragment: braces are escaped
-            "paths": self.document["paths"],
-            "components": self.document.get("components", {}),
-        }
-        return jsonschema_rs.Draft202012Validator(root)
+        # A URI fragment: braces are escaped.
+        reference = {"$ref": f"{SPEC_URI}#{quote(pointer, safe='/~')}"}
+        return jsonschema_rs.Draft202012Validator(reference, registry=self._gate_registry)
+
+    @cached_property
+    def _gate_registry(self) -> Any:
+        # A gate carrying the document itself read all of it again: 38 gates
+        # took 120 ms of every worker's start-up, 3 ms this way.
+        return gate_registry([(SPEC_URI, self.document)])
 
 
 def load_document(path: Path) -> Any:

@@ -9,13 +9,14 @@ wants all of them in one round trip.
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from mockserver.contract.errors import ApiError, Problem
 from mockserver.contract.numbers import parse_whole_number
 from mockserver.contract.spec import Operation, QueryParameter
+
+if TYPE_CHECKING:  # imported when a value is refused, not at start-up (spec.LazyValidator)
+    from jsonschema import Draft202012Validator, ValidationError
 
 _TYPE_WORDS = {
     "string": "a string",
@@ -83,7 +84,7 @@ def _describe_types(expected: Any) -> str:
 
 
 def _problem(
-    error: ValidationError, name: str | None = None, parameter: str | None = None
+    error: "ValidationError", name: str | None = None, parameter: str | None = None
 ) -> Problem:
     """One violation in words. ``name`` and ``parameter`` are given for a query
     parameter; otherwise the field is named by its path in the body."""
@@ -119,7 +120,7 @@ def _problem(
     return Problem(message, field=field, parameter=parameter)
 
 
-def _leaf_errors(error: ValidationError) -> Iterable[ValidationError]:
+def _leaf_errors(error: "ValidationError") -> Iterable["ValidationError"]:
     for sub in error.context or ():
         if sub.validator in ("anyOf", "oneOf") and sub.context:
             yield from _leaf_errors(sub)
@@ -127,7 +128,7 @@ def _leaf_errors(error: ValidationError) -> Iterable[ValidationError]:
             yield sub
 
 
-def _describe_alternatives(error: ValidationError) -> str:
+def _describe_alternatives(error: "ValidationError") -> str:
     """What a value of ``anyOf``/``oneOf`` may be, in the words of its
     alternatives' own refusals (an id: an integer, a string of digits, null)."""
     words: list[str] = []
@@ -143,7 +144,7 @@ def _describe_alternatives(error: ValidationError) -> str:
     return " or ".join(words) if words else f"valid: {error.message}"
 
 
-def schema_problems(validator: Draft202012Validator, instance: Any) -> list[Problem]:
+def schema_problems(validator: "Draft202012Validator", instance: Any) -> list[Problem]:
     """Every violation of the schema, ordered by field so responses are stable."""
     problems = [_problem(error) for error in validator.iter_errors(instance)]
     return sorted(problems, key=lambda problem: problem.field or "")

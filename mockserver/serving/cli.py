@@ -1,79 +1,34 @@
-"""The ``mockserver`` command line."""
+"""The ``mockserver`` command line.
+
+Every bad option value ends the command with exit code 2 and a message
+naming the option (argparse's own convention), never a traceback: each value
+is checked by its argparse type (options.py), before anything is started.
+"""
 
 import argparse
 import ipaddress
-import multiprocessing
 import os
 import socket
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
-
-from granian.log import LogLevels
+from typing import TYPE_CHECKING
 
 from mockserver import __version__
-from mockserver.backend.clock import parse_timestamp
-from mockserver.backend.ids import require_id_time
-from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, SETTINGS_VARIABLE, Settings
+from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from mockserver.contract.resources import default_fixtures_dir, default_spec_path
-from mockserver.http.hosts import host_name, normalise_host
+from mockserver.http.hosts import normalise_host
 from mockserver.http.logs import LOG_FORMATS
+from mockserver.serving import options
+from mockserver.serving.boottrace import trace
 from mockserver.serving.environment import EnvironmentParser, bind_environment, secret_file
 
+if TYPE_CHECKING:
+    from mockserver.serving.boot import Checked
+
 EXIT_BAD_CONFIGURATION = 2
-
-
-def _id_timestamp(text: str) -> datetime:
-    """An RFC 3339 instant at which snowflake ids can be made (see ``require_id_time``)."""
-    try:
-        return require_id_time(parse_timestamp(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse type for whole numbers of at least ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-        return value
-
-    return parse
-
-
-_positive = _whole_number(1)
-_non_negative = _whole_number(0)
-
-
-def _delay(text: str) -> tuple[int, int]:
-    low, _, high = text.partition("-")
-    try:
-        delay = (int(low), int(high or low))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not MS or MIN-MAX: {text!r}") from None
-    if not 0 <= delay[0] <= delay[1] <= 60_000:
-        raise argparse.ArgumentTypeError("delays run from 0 to 60000 ms, MIN before MAX")
-    return delay
-
-
-def _allowed_host(text: str) -> str:
-    name = normalise_host(text)
-    if not name or host_name(name) != name:
-        raise argparse.ArgumentTypeError(
-            f"not a host name: {text!r} (give it without scheme or port, e.g. demo.example.com)"
-        )
-    return name
 
 
 def exposure_warning(host: str, admin_enabled: bool, admin_token: str | None) -> str | None:
@@ -105,11 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve the API until interrupted")
     serve.add_argument(
-        "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
+        "--host",
+        type=options.host,
+        default=DEFAULT_HOST,
+        help=f"address to bind (default {DEFAULT_HOST})",
     )
     serve.add_argument(
         "--port",
-        type=int,
+        type=options.port,
         default=DEFAULT_PORT,
         help=f"port to bind, 0 for any free one (default {DEFAULT_PORT})",
     )
@@ -126,32 +84,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="fixture directory (default: the bundled fixtures)",
     )
     serve.add_argument(
-        "--seed", type=int, default=None, help="seed everything random, for repeatable output"
+        "--seed",
+        type=options.seed,
+        default=None,
+        help="seed everything random, for repeatable output",
     )
     serve.add_argument(
         "--freeze-time",
-        type=_id_timestamp,
+        type=options.id_timestamp,
         default=None,
         metavar="TIMESTAMP",
         help="stop the clock at this RFC 3339 instant, e.g. 2026-01-01T00:00:00Z",
     )
     serve.add_argument(
         "--workers",
-        type=_positive,
+        type=options.workers,
         default=None,
         metavar="N",
         help="worker processes (default: one per CPU; 1 with --seed or --freeze-time)",
     )
     serve.add_argument(
         "--journal-size",
-        type=_non_negative,
+        type=options.journal_size,
         default=1000,
         metavar="N",
         help="keep the last N requests for GET /__admin/requests (default 1000; 0 turns it off)",
     )
     serve.add_argument(
         "--audit-size",
-        type=_non_negative,
+        type=options.audit_size,
         default=100_000,
         metavar="N",
         help="keep at most N audit rows of gateway checks, the oldest go first"
@@ -160,13 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     admin_token = serve.add_mutually_exclusive_group()
     admin_token.add_argument(
         "--admin-token",
+        type=options.token,
         default=None,
         metavar="TOKEN",
         help="require 'Authorization: Bearer TOKEN' on the admin API",
     )
     admin_token.add_argument(
         "--admin-token-file",
-        type=secret_file,
+        type=options.token_file,
         dest="admin_token",
         metavar="PATH",
         help="the same, with the token read from this file (keeps it off the command line)",
@@ -174,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-admin", action="store_true", help="serve no admin API (/__admin/...)")
     serve.add_argument(
         "--cors-origin",
+        type=options.origin,
         action="append",
         default=None,
         metavar="ORIGIN",
@@ -184,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--allowed-host",
         action="append",
-        type=_allowed_host,
+        type=options.allowed_host,
         default=None,
         metavar="NAME",
         dest="allowed_hosts",
@@ -193,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--delay",
-        type=_delay,
+        type=options.delay,
         default=None,
         metavar="MS|MIN-MAX",
         help="add this latency to every response, e.g. 200 or 100-800",
@@ -234,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--key-file", type=secret_file, dest="key", metavar="PATH", help="read the key from a file"
     )
     verify.add_argument("--junit", type=Path, default=None, metavar="PATH", help="write JUnit XML")
-    verify.add_argument("--max-examples", type=_positive, default=None, metavar="N")
-    verify.add_argument("--seed", type=int, default=None, help="seed the generated data")
+    verify.add_argument("--max-examples", type=options.positive, default=None, metavar="N")
+    verify.add_argument("--seed", type=options.seed, default=None, help="seed the generated data")
     _options_from_environment(serve, verify)
     return parser
 
@@ -321,16 +284,6 @@ def _port_to_listen_on(host: str, port: int) -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_until_listening(host: str, port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.02)
-
-
 def _worker_count(args: argparse.Namespace) -> int:
     if args.workers is not None:
         return args.workers
@@ -340,111 +293,115 @@ def _worker_count(args: argparse.Namespace) -> int:
     return os.cpu_count() or 1
 
 
-class SettingsRefused(Exception):
-    """``serve`` cannot start with these settings; the message says why."""
-
-
-def check_settings(settings_json: str, answer: Connection) -> None:
-    """Build the app once, in a short-lived process, and answer ("ok", the
-    dev key) or ("error", what is wrong).
-
-    So bad settings stop start-up before any worker exists, and a new state
-    gets its fixtures; the supervisor, which lives as long as the server,
-    keeps none of the app (about 40 MiB, bench/README.md).
-    """
-    from mockserver.backend.fixtures import FixtureError
-    from mockserver.contract.spec import SpecError
-    from mockserver.serving.app import create_app
-    from mockserver.state.store import StoreError
-
-    try:
-        app = create_app(Settings.from_json(settings_json))
-    except (SpecError, FixtureError, StoreError) as error:
-        answer.send(("error", str(error)))
-        return
-    context = app.extensions["mockserver"]
-    context.store.close()
-    context.journal.close()
-    answer.send(("ok", context.fixtures.default_key))
-
-
-def _checked_dev_key(settings: Settings) -> str:
-    """The dev key of valid settings; SettingsRefused saying why otherwise."""
-    spawn = multiprocessing.get_context("spawn")
-    receiving, sending = spawn.Pipe(duplex=False)
-    checker = spawn.Process(target=check_settings, args=(settings.to_json(), sending))
-    checker.start()
-    sending.close()
-    try:
-        outcome, detail = receiving.recv()
-    except EOFError:  # it died; its traceback is on stderr
-        outcome, detail = "error", "the settings check failed unexpectedly (see above)"
-    finally:
-        checker.join()
-    if outcome != "ok":
-        raise SettingsRefused(detail)
-    return str(detail)
-
-
 def serve(args: argparse.Namespace) -> int:
-    from granian import Granian
-    from granian.constants import Interfaces
+    """Check the settings, then serve until interrupted (serving/boot.py says how)."""
+    from mockserver.serving.boot import PendingCheck, SettingsRefused
 
     workers = _worker_count(args)
     with tempfile.TemporaryDirectory(prefix="mockserver-") as scratch:
         settings = _serve_settings(args, Path(scratch))
+        # What the check needs, imported before it forks, so that only this
+        # process imports the rest (granian, the request path) meanwhile.
+        import mockserver.serving.context
+
+        # First, while this process is alone (no thread): the check forks from it.
+        pending = PendingCheck(settings)
+        trace("settings check forked")
         try:
-            dev_key = _checked_dev_key(settings)
+            port: int | None = _port_to_listen_on(args.host, args.port)
+            cannot_listen = ""
+        except OSError as error:
+            port, cannot_listen = None, error.strerror or str(error)
+        # Meanwhile, on the other core: what the workers will fork with.
+        import granian  # noqa: F401
+
+        import mockserver.serving.app
+        import mockserver.serving.wsgi  # noqa: F401
+
+        trace("server imported")
+
+        try:
+            checked = pending.result()
+            trace("settings check passed")
         except SettingsRefused as refused:
             print(f"mockserver: cannot start:\n{refused}", file=sys.stderr)
             return EXIT_BAD_CONFIGURATION
-        try:
-            port = _port_to_listen_on(args.host, args.port)
-        except OSError as error:
+        if port is None:
             print(
-                f"mockserver: cannot listen on {args.host}:{args.port}: {error.strerror}",
+                f"mockserver: cannot listen on {args.host}:{args.port}: {cannot_listen}",
                 file=sys.stderr,
             )
             return EXIT_BAD_CONFIGURATION
+        return _run_workers(args, settings, checked, port, workers)
 
-        os.environ[SETTINGS_VARIABLE] = settings.to_json()
-        server = Granian(
-            "mockserver.serving.wsgi:app_from_environment",
-            factory=True,
-            address=args.host,
-            port=port,
-            interface=Interfaces.WSGI,
-            workers=workers,
-            # One request at a time per worker: Python code holds the GIL anyway,
-            # and measured, more threads only lengthened the tail (bench/README.md).
-            # With added latency, requests mostly sleep: let them overlap.
-            blocking_threads=1 if settings.delay_ms is None else 32,
-            log_level=LogLevels.warning,
-            # In-flight requests get this long to finish after SIGTERM or Ctrl-C.
-            workers_kill_timeout=10,
+
+def _run_workers(
+    args: argparse.Namespace, settings: Settings, checked: "Checked", port: int, workers: int
+) -> int:
+    import multiprocessing
+
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    from mockserver.serving.boot import Reaped, fork_announcer, worker_app_loader
+
+    server = Granian(
+        # Only named in granian's own messages: the app comes from the loader below.
+        "mockserver",
+        address=args.host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        # One request at a time per worker: Python code holds the GIL anyway,
+        # and measured, more threads only lengthened the tail (bench/README.md).
+        # With added latency, requests mostly sleep: let them overlap.
+        blocking_threads=1 if settings.delay_ms is None else 32,
+        log_level=LogLevels.warning,
+        # In-flight requests get this long to finish after SIGTERM or Ctrl-C.
+        workers_kill_timeout=10,
+    )
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    banner = "\n".join(
+        [
+            f"mockserver {__version__} listening on http://{host}:{port}",
+            f"dev key: Authorization: Bearer {checked.dev_key}",
+            f"workers: {workers}; state: {args.state or 'temporary'}",
+        ]
+    )
+    announcer: list[Reaped] = []
+
+    def bound() -> None:
+        """Granian's start-up hook: the port is bound, the workers not yet forked."""
+        trace("port bound")
+        announcer.append(Reaped(fork_announcer(args.host, port, settings.admin_token, banner)))
+
+    server.on_startup(bound)
+    # Forked, the workers start with what this process imported and checked.
+    multiprocessing.set_start_method("fork", force=True)
+    try:
+        server.serve(target_loader=worker_app_loader(settings, checked), wrap_loader=False)
+        stopped = 0
+    except SystemExit as exit_:  # granian's way to say a worker died
+        stopped = exit_.code if isinstance(exit_.code, int) else 1
+    announcer_exit = announcer[0].exit_code() if announcer else None
+    if announcer_exit == EXIT_BAD_CONFIGURATION:  # it said nothing answered
+        return EXIT_BAD_CONFIGURATION
+    if stopped and announcer_exit != 0:  # it was still waiting: say why it never will
+        print(
+            f"mockserver: cannot start: the workers stopped before answering on "
+            f"{host}:{port} (see above)",
+            file=sys.stderr,
+            flush=True,
         )
-        host = f"[{args.host}]" if ":" in args.host else args.host
-
-        def announce_when_listening() -> None:
-            # The workers bind the port; say where we listen only once it answers,
-            # so that whoever waits for this line can connect straight away.
-            _wait_until_listening(args.host, port)
-            print(f"mockserver {__version__} listening on http://{host}:{port}", flush=True)
-            print(f"dev key: Authorization: Bearer {dev_key}", flush=True)
-            print(f"workers: {workers}; state: {args.state or 'temporary'}", flush=True)
-
-        server.on_startup(
-            lambda: threading.Thread(target=announce_when_listening, daemon=True).start()
-        )
-        # Workers start as fresh interpreters: forking this process, which runs
-        # the announcing thread, could hand a worker a lock held forever.
-        multiprocessing.set_start_method("spawn", force=True)
-        server.serve()
-    return 0
+        return EXIT_BAD_CONFIGURATION
+    return stopped
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    trace("command imported")
     args = build_parser().parse_args(argv)
+    trace("options read")
     if args.command == "serve":
         warning = exposure_warning(args.host, not args.no_admin, args.admin_token)
         if warning:

@@ -1,20 +1,33 @@
 """The app as production servers load it, in each worker process.
 
-``mockserver serve`` puts its settings in the ``MOCKSERVER_SETTINGS``
-environment variable (JSON) before starting the workers; every worker builds
-its own app from them, sharing the state file.
+``mockserver serve`` forks its workers and hands each its settings in memory
+(serving/boot.py). To run the app under another WSGI server, give the
+settings as JSON in the ``MOCKSERVER_SETTINGS`` environment variable and load
+``mockserver.serving.wsgi:app_from_environment`` as a factory (bench/servers.py
+does); every worker builds its own app from them, sharing the state file.
 """
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mockserver.config import SETTINGS_VARIABLE, Settings
-from mockserver.serving.app import create_app
-from mockserver.serving.reload import ReloadingApp
+
+if TYPE_CHECKING:
+    from mockserver.serving.context import Loaded
+
+
+def worker_app(settings: Settings, loaded: "Loaded | None" = None) -> Any:
+    """The WSGI app of a worker: the pipeline, behind the reloader with ``--watch``."""
+    from mockserver.serving.app import create_app, create_worker_app
+
+    if settings.watch:
+        from mockserver.serving.reload import ReloadingApp
+
+        return ReloadingApp(settings, create_app)
+    return create_worker_app(settings, loaded)
 
 
 def app_from_environment() -> Any:
-    """The WSGI app of a worker: Flask's, behind the reloader with ``--watch``."""
+    """The WSGI app of a worker, from the settings in ``MOCKSERVER_SETTINGS``."""
     text = os.environ.get(SETTINGS_VARIABLE)
-    settings = Settings.from_json(text) if text else Settings()
-    return ReloadingApp(settings, create_app) if settings.watch else create_app(settings)
+    return worker_app(Settings.from_json(text) if text else Settings())

@@ -38,22 +38,13 @@ from mockserver.config import Settings
 from mockserver.contract.errors import ApiError
 from mockserver.contract.jsontext import to_json
 from mockserver.contract.spec import HTTP_METHODS, Spec
-from mockserver.http.exchange import Incoming
 from mockserver.http.printable import printable
 from mockserver.http.router import spec_methods
+from mockserver.tooling.ui_paths import DOCS_PREFIX, INSPECTOR_PREFIX, USAGE_PREFIX
+from mockserver.tooling.ui_paths import is_ui_path as is_ui_path  # where tests look for it
 
 logger = logging.getLogger("mockserver")
 
-DOCS_PREFIX = "/docs"
-INSPECTOR_PREFIX = "/__inspector"
-USAGE_PREFIX = "/__usage"
-UI_PREFIXES = (DOCS_PREFIX, INSPECTOR_PREFIX, USAGE_PREFIX)
-# The usage view polls the audit endpoints every 2 s. Those reads are API
-# calls like any other, but the page's, not the developer's: marked with this
-# header (static/usage.js), they are left out of the journal, the log and
-# --delay, as the pages are, so that the inspector beside it keeps showing
-# the developer's own calls.
-PAGE_CALL_HEADER = "X-Mockserver-Page"
 
 _UI_DIR = Path(__file__).resolve().parent
 _STATIC_DIR = _UI_DIR / "static"
@@ -73,16 +64,6 @@ _OWN_FILES_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'"
 )
-
-
-def is_ui_path(path: str) -> bool:
-    """Whether ``path`` belongs to these pages (and so is not an API call to journal)."""
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in UI_PREFIXES)
-
-
-def is_page_call(incoming: Incoming) -> bool:
-    """Whether an API call is the usage view's own (see :data:`PAGE_CALL_HEADER`)."""
-    return incoming.header(PAGE_CALL_HEADER) == "usage"
 
 
 def docs_document(document: dict[str, Any], origin: str) -> dict[str, Any]:

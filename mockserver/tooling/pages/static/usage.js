@@ -59,7 +59,7 @@ class Refusal extends Error {
 async function api(path) {
   const response = await fetch(path, {
     // Marks the page's polling, which the journal and the log leave out
-    // (PAGE_CALL_HEADER in pages/__init__.py): the inspector shows your calls.
+    // (PAGE_CALL_HEADER in tooling/ui_paths.py): the inspector shows your calls.
     headers: { Authorization: `Bearer ${devKey}`, "X-Mockserver-Page": "usage" },
     cache: "no-store",
   });

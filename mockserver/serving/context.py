@@ -1,0 +1,80 @@
+"""What a server is built from, apart from HTTP: the spec, the fixtures and
+the state, read and wired together.
+
+Apart from app.py so that ``serve``'s settings check, forked before the
+command imports the request path (serving/boot.py), imports only this.
+"""
+
+import random
+from dataclasses import dataclass
+
+from mockserver.backend.clock import FrozenClock, ShiftedClock, SystemClock
+from mockserver.backend.demo import seed_history
+from mockserver.backend.fixtures import Fixtures, load_fixtures
+from mockserver.backend.handlers import Context
+from mockserver.backend.ids import MAX_MACHINE_ID, ProcessSnowflakes
+from mockserver.backend.keys import SeededSecrets
+from mockserver.backend.ratelimits import complete_rule
+from mockserver.config import Settings
+from mockserver.contract.resources import gateway_spec_path
+from mockserver.contract.spec import Spec, load_spec
+from mockserver.state.audit import AuditLog
+from mockserver.state.journal import Journal
+from mockserver.state.store import Store
+from mockserver.tooling.admin import ADMIN_SPEC_PATH
+
+
+def machine_id_from(seed: int | None) -> int:
+    """The snowflake machine id; ``--seed`` fixes it.
+
+    Drawn the way Faker's ``random_int`` draws it (``Random(seed).randrange``),
+    so a seed gives the machine id it always gave, without importing Faker at
+    start-up (a fifth of a second of every worker's, measured).
+    """
+    draw = random.Random(seed) if seed is not None else random.SystemRandom()
+    return draw.randrange(MAX_MACHINE_ID + 1)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What the settings are checked against, read once: the Wacht spec, the
+    gateway's, the admin API's (None with ``--no-admin``) and the fixtures."""
+
+    spec: Spec
+    gateway_spec: Spec
+    admin_spec: Spec | None
+    fixtures: Fixtures
+
+
+def load(settings: Settings) -> Loaded:
+    """Read and check the spec and the fixtures: SpecError or FixtureError."""
+    spec = load_spec(settings.spec_path)
+    admin_spec = load_spec(ADMIN_SPEC_PATH) if settings.admin_enabled else None
+    fixtures = load_fixtures(settings.fixtures_dir, spec)
+    return Loaded(spec, load_spec(gateway_spec_path()), admin_spec, fixtures)
+
+
+def build_context(settings: Settings, spec: Spec, fixtures: Fixtures | None = None) -> Context:
+    """Load the fixtures (unless given), open the store (seeding a new one)
+    and wire the rest."""
+    base_clock = FrozenClock(settings.frozen_time) if settings.frozen_time else SystemClock()
+    fixtures = fixtures or load_fixtures(settings.fixtures_dir, spec)
+    store = Store(settings.state_path, durable=not settings.state_is_temporary)
+    # Moved by POST /__admin/clock, for every worker: the offset is shared state.
+    clock = ShiftedClock(base_clock, store.clock_offset.read)
+    rule_schema = spec.component_schema("RateLimitRule")
+    ids = ProcessSnowflakes(clock, machine_id_from(settings.seed), store.claim_machine_id)
+    context = Context(
+        fixtures=fixtures,
+        store=store,
+        ids=ids,
+        clock=clock,
+        complete_rule=lambda rule: complete_rule(rule, rule_schema),
+        journal=Journal(settings.journal_path, settings.journal_size),
+        audit=AuditLog(store.database, settings.audit_size),
+    )
+    if settings.seed is not None:
+        context.secret_bytes = SeededSecrets(settings.seed, ids.machine_id)
+    context.after_load = lambda ctx: seed_history(ctx, settings.seed, ids.machine_id())
+    context.load_fixtures(only_if_new=True)
+    return context
