@@ -229,6 +229,28 @@ def test_inspector_shows_why_a_request_was_refused(
     tab.assert_no_problems()
 
 
+def test_inspector_shows_each_gateway_decision_and_no_secret(
+    tab: Tab, playwright_api: ModuleType, server: RunningServer, admin: Admin
+) -> None:
+    expect = playwright_api.expect
+    secret = "sk_live_dSiLyI_ek5IWXz2MzKOn13maBLvpdc3GvzSjxCnpq30"  # Support bot, a demo key
+    check = "/gateway/v1/authz/check"
+    body = {"principal": {"type": "api_key", "value": secret}, "resource": "/r", "method": "GET"}
+    assert call_api(server, "POST", check, json=body).json()["allowed"] is True
+    denied = {**body, "required_permissions": ["admin"]}
+    assert call_api(server, "POST", check, json=denied).json()["allowed"] is False
+    tab.page.goto(f"{server.base_url}/__inspector#token={ADMIN_TOKEN}")
+    rows = tab.page.locator("#requests tbody tr").filter(has_text=check)
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("refused: permission_denied (permission_denied)")
+    expect(rows.nth(1)).to_contain_text("allowed")
+    rows.first.click()
+    expect(tab.page.locator("#details")).to_contain_text("••••")
+    assert secret not in tab.page.locator("body").inner_text()
+    tab.screenshot("inspector_gateway_decisions", full_page=True)
+    tab.assert_no_problems()
+
+
 @pytest.fixture(scope="module")
 def open_server() -> Iterator[RunningServer]:
     """A real mockserver with the admin API open to anyone who can reach it

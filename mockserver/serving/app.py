@@ -46,7 +46,7 @@ def build_context(settings: Settings, spec: Spec) -> Context:
     fixtures = load_fixtures(settings.fixtures_dir, spec)
     store = Store(settings.state_path, durable=not settings.state_is_temporary)
     # Moved by POST /__admin/clock, for every worker: the offset is shared state.
-    clock = ShiftedClock(base_clock, store.clock_offset_us)
+    clock = ShiftedClock(base_clock, store.clock_offset.read)
     rule_schema = spec.component_schema("RateLimitRule")
     ids = ProcessSnowflakes(clock, machine_id_from(settings.seed), store.claim_machine_id)
     context = Context(

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.contract.jsontext import to_json
-from mockserver.state import counters, keys
+from mockserver.state import clock_offset, counters, keys
+from mockserver.state.clock_offset import ClockOffset
 from mockserver.state.counters import Counters
 from mockserver.state.database import SharedSqlite
 from mockserver.state.keys import KeyStore
@@ -124,6 +125,8 @@ class Store:
         self.path = self._db.path
         self.keys = KeyStore(self._db)
         self.counters = Counters(self._db)
+        # Moved by POST /__admin/clock; load() puts it back to 0.
+        self.clock_offset = ClockOffset(self._db)
         # Shared with what must commit in the same transactions (the audit).
         self.database = self._db
         try:
@@ -221,7 +224,7 @@ class Store:
             db.execute("DELETE FROM apps")
             db.execute("DELETE FROM api_keys")
             db.execute("DELETE FROM counters")
-            self._set_meta("clock_offset_us", 0)
+            self._set_meta(clock_offset.KEY, 0)
             db.execute("DELETE FROM scheme_rules")
             db.execute("DELETE FROM schemes")
             for scheme in schemes:
@@ -443,21 +446,3 @@ class Store:
             deleted = db.execute("DELETE FROM schemes WHERE slug = ?", (slug,)).rowcount
             self._schemes_changed()
         return deleted > 0
-
-    # --- the clock ---------------------------------------------------------------
-
-    def clock_offset_us(self) -> int:
-        """How far the admin API moved the clock, in microseconds: read from the
-        database only when a counted transaction ran since this thread last
-        looked (one memory read otherwise, as for the schemes)."""
-        signal = self._db.changes.read()
-        cached = getattr(self._db.local, "clock_offset", None)
-        if cached is not None and cached[0] == signal and signal % 2 == 0:
-            return int(cached[1])
-        offset = self._meta("clock_offset_us") or 0
-        self._db.local.clock_offset = (signal, offset)
-        return offset
-
-    def set_clock_offset_us(self, offset: int) -> None:
-        with self._db.transaction(counted=True):
-            self._set_meta("clock_offset_us", offset)

@@ -65,7 +65,7 @@ def move_clock(ctx: Context, call: Call) -> dict[str, Any]:
         ) from None
     except ValueError as error:
         raise ApiError.single(400, str(error), field=field) from None
-    ctx.store.set_clock_offset_us(clock.offset_to(target))
+    ctx.store.clock_offset.set(clock.offset_to(target))
     return {"now": format_timestamp(clock.now())}
 
 
