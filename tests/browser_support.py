@@ -2,6 +2,10 @@
 a second origin to call the API from, screenshots to look at, and the
 figures of the usage view read as a person reads them.
 
+Loaded as a plugin by conftest.py, so that its fixtures (one Chromium for
+the session, a fresh tab per test) serve test_browser.py and test_usage.py
+alike: Playwright's sync API cannot run twice at once in one process.
+
 No browser is ever downloaded: Playwright drives /usr/bin/chromium, which
 comes from Debian's ``chromium`` package (installed here when missing and
 running as root).
@@ -22,9 +26,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 import yaml
 from contract import assert_conforms
 from local_servers import serving
+
+from mockserver.tooling.testing import RunningServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Background networking off, or Chromium floods a closed network with calls home.
@@ -39,6 +46,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
+DEV_KEY = "sk_test_mock"
+APPS = "/api-auth/apps"
+# Playwright waits up to 30 s by default; no step here needs more than a few seconds.
+STEP_TIMEOUT_MS = 10_000
 
 
 def ensure_chromium() -> Path:
@@ -141,6 +152,57 @@ class Tab:
 
     def assert_no_problems(self) -> None:
         assert self.problems == [], "\n".join(self.problems)
+
+
+# --- the browser, and calls beside it ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def playwright_api() -> ModuleType:
+    ensure_chromium()
+    sync_api = require_playwright()
+    sync_api.expect.set_options(timeout=STEP_TIMEOUT_MS)
+    return sync_api
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_api: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Chromium for the session, on a fresh profile."""
+    with playwright_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            user_data_dir=str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(ensure_chromium()),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        context.set_default_timeout(STEP_TIMEOUT_MS)
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[Tab]:
+    page = browser.new_page()
+    yield Tab(page).watch()
+    page.close()
+
+
+def checked(response: requests.Response) -> requests.Response:
+    """The response, once validated against the spec that documents it."""
+    path = urlsplit(response.url).path
+    body = response.json() if response.content else None
+    assert_conforms(
+        response.request.method or "GET", path, response.status_code, response.headers, body
+    )
+    return response
+
+
+def call_api(server: RunningServer, method: str, path: str, **kwargs: Any) -> requests.Response:
+    headers = {"Authorization": f"Bearer {DEV_KEY}", **kwargs.pop("headers", {})}
+    return checked(
+        requests.request(method, server.base_url + path, headers=headers, timeout=10, **kwargs)
+    )
 
 
 # --- reading the usage view ----------------------------------------------------------
