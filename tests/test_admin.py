@@ -57,7 +57,8 @@ def test_secret_query_parameters_and_headers_are_masked_by_name(client: Contract
     }
     query = "&".join(f"{name}={value}" for name, value in secrets.items())
     client.get(
-        f"{APPS}?{query}&monkey=banana&keyword=kept", headers={"X-Auth-Token": "hdr-1234567"}
+        f"{APPS}?{query}&monkey=banana&keyword=kept&key_id=7001&token_type=bearer",
+        headers={"X-Auth-Token": "hdr-1234567"},
     )
     (entry,) = journal(client)
     assert entry["query"]["key"] == "••••-one"  # the last four, as for the bearer key
@@ -65,6 +66,8 @@ def test_secret_query_parameters_and_headers_are_masked_by_name(client: Contract
     assert entry["headers"]["X-Auth-Token"] == "••••4567"
     # Words that merely contain a secret word are not secrets.
     assert entry["query"]["monkey"] == "banana" and entry["query"]["keyword"] == "kept"
+    # Nor are names of something about a secret: its id, its type, a key's prefix.
+    assert (entry["query"]["key_id"], entry["query"]["token_type"]) == ("7001", "bearer")
     for value in [*secrets.values(), "hdr-1234567"]:
         assert value not in str(entry)
 

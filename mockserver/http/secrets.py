@@ -35,6 +35,9 @@ SECRET_WORDS = frozenset(
         "token",
     }
 )
+# A last word that names something about a secret rather than the secret:
+# ``key_prefix``, ``key_id``, ``key_name`` and ``token_type`` are readable.
+DESCRIPTOR_WORDS = frozenset({"id", "ids", "name", "prefix", "slug", "type"})
 MASK = "••••"
 # Word boundaries: anything not a letter or digit, and a lower-to-upper case change.
 _SEPARATOR = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
@@ -48,6 +51,8 @@ def name_words(name: str) -> list[str]:
 def is_secret_name(name: str) -> bool:
     """Whether a header or parameter called ``name`` carries a credential."""
     words = name_words(name)
+    if words and words[-1] in DESCRIPTOR_WORDS:
+        return False
     # "apikey", "authtoken", "clientsecret": a secret word written as one with another.
     joined = "".join(words)
     return any(word in SECRET_WORDS for word in words) or any(

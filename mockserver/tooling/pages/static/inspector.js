@@ -19,6 +19,8 @@ const SECRET_WORDS = new Set([
   "apikey", "auth", "authorization", "cookie", "credential", "credentials", "jwt", "key",
   "passphrase", "passwd", "password", "pwd", "secret", "session", "signature", "sig", "token",
 ]);
+// As DESCRIPTOR_WORDS there: key_prefix, key_id, token_type name no secret.
+const DESCRIPTOR_WORDS = new Set(["id", "ids", "name", "prefix", "slug", "type"]);
 const MASK = "••••";
 
 const view = {
@@ -120,6 +122,7 @@ function isSecretName(name) {
     .split(/[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])/)
     .filter((word) => word)
     .map((word) => word.toLowerCase());
+  if (words.length && DESCRIPTOR_WORDS.has(words[words.length - 1])) return false;
   const joined = words.join("");
   return (
     words.some((word) => SECRET_WORDS.has(word)) ||
