@@ -39,6 +39,10 @@ class Context:
     complete_rule: Callable[[dict[str, Any]], dict[str, Any]]
     journal: Journal
     audit: AuditLog
+    # The session this context serves (None: the default one), and every
+    # session of the server (backend/sessions.py; None when not wired).
+    session: str | None = None
+    sessions: Any = None
 
     def now(self) -> str:
         return format_timestamp(self.clock.now())

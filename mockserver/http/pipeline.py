@@ -24,6 +24,7 @@ from typing import Any
 from mockserver.backend.clock import format_timestamp
 from mockserver.backend.handlers import Call, Context, Document
 from mockserver.backend.rules import RuleBroken
+from mockserver.backend.sessions import SessionContexts
 from mockserver.config import MAX_BODY_BYTES, Settings
 from mockserver.contract.errors import ApiError
 from mockserver.contract.spec import Operation
@@ -36,6 +37,7 @@ from mockserver.http.prefer import forced_response, read_preferences
 from mockserver.http.printable import printable
 from mockserver.http.router import Route, Router
 from mockserver.http.secrets import masked_headers, masked_query
+from mockserver.state.sessions import SESSION_HEADER
 
 logger = logging.getLogger("mockserver")
 
@@ -100,12 +102,18 @@ def handle(
 
 
 def journal_entry(
-    incoming: Incoming, outgoing: Outgoing, operation_id: str | None, at: str, duration_ms: float
+    incoming: Incoming,
+    outgoing: Outgoing,
+    operation_id: str | None,
+    at: str,
+    duration_ms: float,
+    session: str | None = None,
 ) -> dict[str, Any]:
     """What a request was and what it got, with secrets masked (``body`` as text)."""
     body = incoming.body_if_readable()
     return {
         "time": at,
+        "session": session,
         "method": incoming.method,
         "path": incoming.path,
         # Secrets are found by name (http/secrets.py), in headers and query alike.
@@ -137,13 +145,14 @@ class Pipeline:
     def __init__(
         self,
         router: Router,
-        context: Context,
+        contexts: SessionContexts,
         settings: Settings,
         cors: CorsPolicy,
         pages: Pages,
     ) -> None:
         self._router = router
-        self._context = context
+        self._contexts = contexts
+        self._context = contexts.default
         self._cors = cors
         self._tooling_cors = cors.for_tooling()
         self._hosts = HostPolicy(settings.allowed_hosts)
@@ -163,7 +172,7 @@ class Pipeline:
         if outgoing is None:
             if self._pages.owns(incoming.path) and incoming.method != "OPTIONS":
                 return self._serve_page(incoming, start_response)
-            route, outgoing = self._respond(incoming, cors)
+            route, outgoing = self._respond(incoming, cors, tooling)
         outgoing.headers += cors.headers_for(incoming)
         if not tooling:
             self._delay(incoming)
@@ -191,7 +200,9 @@ class Pipeline:
 
         return self._pages.app(incoming.environ, start_with_cors)
 
-    def _respond(self, incoming: Incoming, cors: CorsPolicy) -> tuple[Route | None, Outgoing]:
+    def _respond(
+        self, incoming: Incoming, cors: CorsPolicy, tooling: bool
+    ) -> tuple[Route | None, Outgoing]:
         route = None
         try:
             if incoming.method == "OPTIONS":
@@ -201,8 +212,15 @@ class Pipeline:
                     else self._router.methods_for
                 )
                 return None, cors.preflight(incoming, methods_for(incoming.path))
+            # Named before routing: a bad name is the 400 whatever the path.
+            session = self._contexts.named(incoming.header(SESSION_HEADER))
+            incoming.session = session
             route, path_params = self._router.match(incoming.method, incoming.path)
-            return route, handle(route, self._context, incoming, path_params)
+            context = self._contexts.context(session)
+            if tooling:  # a restore holds the gate: it must not wait for itself
+                return route, handle(route, context, incoming, path_params)
+            with context.store.database.shared_gate():
+                return route, handle(route, context, incoming, path_params)
         except ApiError as error:
             return route, Outgoing.error(error)
         except Exception:
@@ -226,7 +244,9 @@ class Pipeline:
         try:
             at = format_timestamp(self._context.clock.now())
             duration_ms = (time.perf_counter() - started) * 1000
-            entry = journal_entry(incoming, outgoing, operation_id, at, duration_ms)
+            entry = journal_entry(
+                incoming, outgoing, operation_id, at, duration_ms, incoming.session
+            )
             self._context.journal.record(entry)
             self._log.write(entry)
         except Exception:  # the journal must never cost a client its answer

@@ -5,6 +5,9 @@ The app is a Flask app whose WSGI entry is the pipeline (pipeline.py): the
 pipeline serves every operation of the specs, Flask the pages for people.
 """
 
+from dataclasses import replace
+from pathlib import Path
+
 from flask import Flask
 
 from mockserver.backend.clock import FrozenClock, SystemClock
@@ -13,6 +16,7 @@ from mockserver.backend.handlers import Context
 from mockserver.backend.ids import MAX_MACHINE_ID, ProcessSnowflakes
 from mockserver.backend.operations import OPERATIONS
 from mockserver.backend.ratelimits import complete_rule
+from mockserver.backend.sessions import SessionContexts
 from mockserver.config import Settings
 from mockserver.contract.spec import Spec, load_spec
 from mockserver.http.auth import authenticate, authenticate_admin
@@ -55,6 +59,30 @@ def build_context(settings: Settings, spec: Spec) -> Context:
     return context
 
 
+def session_context(default: Context, name: str, path: Path, settings: Settings) -> Context:
+    """The context of session ``name``: the default one with everything that
+    lives in the store's database (the audit too) over the store at ``path``."""
+    store = Store(path, durable=not settings.state_is_temporary)
+    return replace(
+        default, store=store, audit=AuditLog(store.database, settings.audit_size), session=name
+    )
+
+
+def build_sessions(settings: Settings, context: Context, admin_spec: Spec) -> SessionContexts:
+    """The named sessions, kept in a folder beside the state (so with --state
+    they, and the snapshots, outlive a restart; a temporary state takes them along)."""
+    name_schema = admin_spec.component_validator("SessionName")
+    return SessionContexts(
+        context,
+        Path(f"{context.store.path}.sessions"),
+        for_store=lambda default, name, path: session_context(default, name, path, settings),
+        name_is_valid=name_schema.is_valid,
+        ttl_seconds=settings.session_ttl_seconds,
+        max_sessions=settings.max_sessions,
+        durable=not settings.state_is_temporary,
+    )
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the server for ``settings``.
 
@@ -63,18 +91,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     """
     settings = settings or Settings()
     spec = load_spec(settings.spec_path)
-    context = build_context(settings, spec)
+    # Loaded even with --no-admin: it names what a session name may be.
+    admin_spec = load_spec(ADMIN_SPEC_PATH)
+    sessions = build_sessions(settings, build_context(settings, spec), admin_spec)
+    context = sessions.default
 
     router = Router()
     keys, clock = context.fixtures.api_keys, context.clock
     router.add(spec, OPERATIONS, lambda header: authenticate(header, keys, clock))
     if settings.admin_enabled:
         token = settings.admin_token
-        admin_spec = load_spec(ADMIN_SPEC_PATH)
         router.add(admin_spec, ADMIN_HANDLERS, lambda header: authenticate_admin(header, token))
 
     app = Flask("mockserver")
     app.extensions["mockserver"] = context
+    app.extensions["mockserver.sessions"] = sessions
     app.extensions["mockserver.contract.spec"] = spec
     register_ui(app, spec, context, settings)
     cors = CorsPolicy(frozenset(settings.cors_origins or ()) or None)
@@ -84,6 +115,6 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     # Flask's documented way to put WSGI in front of it; Flask stays the app.
     app.wsgi_app = Pipeline(  # type: ignore[method-assign]
-        router, context, settings, cors, Pages(app.wsgi_app, is_ui_path, page_methods)
+        router, sessions, settings, cors, Pages(app.wsgi_app, is_ui_path, page_methods)
     )
     return app

@@ -65,6 +65,23 @@ def _delay(text: str) -> tuple[int, int]:
     return delay
 
 
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``1h`` or ``2d`` (more than 0)."""
+    number, unit = text.strip(), "s"
+    if number[-1:].lower() in _DURATION_UNITS:
+        number, unit = number[:-1], number[-1].lower()
+    try:
+        seconds = float(number) * _DURATION_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration like 90s, 30m or 1h: {text!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return seconds
+
+
 def _allowed_host(text: str) -> str:
     name = normalise_host(text)
     if not name or host_name(name) != name:
@@ -207,6 +224,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="reload the spec and fixtures when they change, keeping the state",
     )
     serve.add_argument(
+        "--session-ttl",
+        type=_duration,
+        default=3600.0,
+        metavar="DURATION",
+        help="drop a session (X-Mockserver-Session) idle this long, e.g. 90s, 30m (default 1h)",
+    )
+    serve.add_argument(
+        "--max-sessions",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="at most N sessions at once; one more is a 429 (default 100)",
+    )
+    serve.add_argument(
         "--state",
         type=Path,
         default=None,
@@ -289,6 +320,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         delay_ms=args.delay,
         log_format=args.log_format,
         watch=args.watch,
+        session_ttl_seconds=args.session_ttl,
+        max_sessions=args.max_sessions,
     )
 
 

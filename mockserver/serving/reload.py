@@ -118,6 +118,7 @@ class ReloadingApp:
         print("mockserver: reloaded openapi.yaml and fixtures", flush=True)
         old_context.store.close()
         old_context.journal.close()
+        old_context.sessions.close()
 
     @staticmethod
     def _say(message: str) -> None:

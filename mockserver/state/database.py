@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 
 class ChangeCounter:
@@ -122,6 +123,40 @@ class SharedSqlite:
         finally:
             fcntl.flock(self.local.lock_file, fcntl.LOCK_UN)
 
+    def _gate_file(self) -> Any:
+        gate = getattr(self.local, "gate_file", None)
+        if gate is None or self.local.gate_pid != os.getpid():
+            # Per thread, as the lock file: one thread's unlock must not end another's hold.
+            gate = open(f"{self.path}.gate", "a")  # noqa: SIM115
+            self.local.gate_file, self.local.gate_pid = gate, os.getpid()
+        return gate
+
+    @contextmanager
+    def shared_gate(self) -> Iterator[None]:
+        """Held by every request served from this database: many at once.
+
+        :meth:`exclusive_gate` waits for them all and holds new ones back, so
+        that what it does in between (a snapshot's restore) is seen by a
+        request whole or not at all, whatever the request reads. Two system
+        calls a request, and only requests of this one database contend.
+        """
+        gate = self._gate_file()
+        fcntl.flock(gate, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+
+    @contextmanager
+    def exclusive_gate(self) -> Iterator[None]:
+        """No request of this database runs while this is held (see :meth:`shared_gate`)."""
+        gate = self._gate_file()
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+
     @cached_property
     def changes(self) -> ChangeCounter:
         """The counter that counted transactions move (made on first use, so
@@ -160,5 +195,9 @@ class SharedSqlite:
             connection.close()
             self.local.lock_file.close()
             self.local.connection = None
+        gate = getattr(self.local, "gate_file", None)
+        if gate is not None:
+            gate.close()
+            self.local.gate_file = None
         if self._temporary is not None:
             self._temporary.cleanup()

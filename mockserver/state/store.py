@@ -377,6 +377,14 @@ class Store:
         self._db.local.schemes = cached
         return cached.schemes
 
+    def cache_version(self) -> int:
+        return self._meta("schemes_version") or 0
+
+    def contents_replaced(self, version_before: int) -> None:
+        """The file was overwritten whole (a snapshot restored, snapshots.py):
+        move what the caches go by past both its old and its new value."""
+        self._set_meta("schemes_version", max(version_before, self.cache_version()) + 1)
+
     def _schemes_changed(self) -> None:
         """Bump schemes_version, in a counted transaction: what readers go by
         when the change counter cannot tell (odd, or moved by another write)."""

@@ -1,0 +1,105 @@
+"""Which session a request is in, and that session's :class:`Context`.
+
+A request names its session with the ``X-Mockserver-Session`` header; none
+means the default session, the server's own state. A named session is a
+context of its own over a store of its own (state/sessions.py): the same
+fixtures, clock, journal and id source, its own store and whatever lives in
+it. The id source is shared on purpose: one snowflake generator per process,
+with its machine id claimed in the default state, so ids are unique across
+sessions as across processes.
+"""
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from mockserver.backend.handlers import Context
+from mockserver.contract.errors import ApiError, Problem
+from mockserver.state.sessions import SESSION_HEADER, Sessions, TooManySessions
+
+MAX_SESSIONS_OPTION = "--max-sessions"
+SESSION_TTL_OPTION = "--session-ttl"
+# A header value longer than this is cut in the message.
+_SHOWN_NAME_LIMIT = 80
+
+
+def _seed(context: Context) -> None:
+    context.load_fixtures()
+
+
+class SessionContexts:
+    """The default context and the named sessions' contexts of one worker."""
+
+    def __init__(
+        self,
+        default: Context,
+        root: Path,
+        *,
+        for_store: Callable[[Context, str, Path], Context],
+        name_is_valid: Callable[[str], bool],
+        ttl_seconds: float,
+        max_sessions: int,
+        durable: bool,
+    ) -> None:
+        """``for_store(default, name, path)`` is the default context for session
+        ``name``, with everything that lives in a store swapped for a store at ``path``."""
+        self.default = replace(default, sessions=self)
+        self._name_is_valid = name_is_valid
+        self.registry: Sessions[Context] = Sessions(
+            root,
+            ttl_seconds=ttl_seconds,
+            max_sessions=max_sessions,
+            open_session=lambda name, path: for_store(self.default, name, path),
+            seed=_seed,
+            durable=durable,
+        )
+
+    def named(self, header: str | None) -> str | None:
+        """The session a request's header names (None: the default), or the 400."""
+        if header is None:
+            return None
+        if not self._name_is_valid(header):
+            shown = header[:_SHOWN_NAME_LIMIT]
+            raise ApiError(
+                400,
+                [
+                    Problem(
+                        "Invalid session name",
+                        parameter=SESSION_HEADER,
+                        detail=(
+                            f"{shown!r} is no session name: use 1 to 64 letters, digits, "
+                            "'-', '_' or '.'."
+                        ),
+                    )
+                ],
+            )
+        return header
+
+    def context(self, name: str | None) -> Context:
+        """The context of session ``name``, made on first use (or the 429)."""
+        if name is None:
+            return self.default
+        try:
+            return self.registry.get(name)
+        except TooManySessions as full:
+            raise ApiError(
+                429,
+                [
+                    Problem(
+                        "Too many sessions",
+                        parameter=SESSION_HEADER,
+                        detail=(
+                            f"{full.limit} sessions are live, the most {MAX_SESSIONS_OPTION} "
+                            "allows: drop one with DELETE /__admin/sessions/{name}, wait for "
+                            f"idle ones to expire ({SESSION_TTL_OPTION}), or start the server "
+                            f"with a larger {MAX_SESSIONS_OPTION}."
+                        ),
+                    )
+                ],
+            ) from None
+
+    def snapshot_directory(self, name: str | None) -> Path:
+        return self.registry.snapshot_directory(name)
+
+    def close(self) -> None:
+        self.registry.close()
