@@ -246,6 +246,23 @@ class Sessions(Generic[T]):
             for name, created, used in rows
         ]
 
+    def each_live(self) -> list[tuple[str, T]]:
+        """Every live session, opened without counting as a use (--watch
+        puts fixture edits into each)."""
+        rows = self._db.connection().execute(
+            "SELECT name, incarnation FROM sessions WHERE used_us >= ? ORDER BY name",
+            (self._idle_since(self._clock()),),
+        )
+        opened = []
+        for name, incarnation in rows.fetchall():
+            with self._lock:
+                entry = self._cache.get(name)
+            if entry is not None and entry.incarnation == incarnation:
+                opened.append((name, entry.value))
+            else:
+                opened.append((name, self._open_session(name, self._path(name, incarnation))))
+        return opened
+
     def drop(self, name: str) -> bool:
         """Drop session ``name`` with its snapshots; False if there is none."""
         with self._db.transaction(counted=True) as db:
