@@ -62,7 +62,7 @@ def build_context(settings: Settings, spec: Spec) -> Context:
 def session_context(default: Context, name: str, path: Path, settings: Settings) -> Context:
     """The context of session ``name``: the default one with everything that
     lives in the store's database (the audit too) over the store at ``path``."""
-    store = Store(path, durable=not settings.state_is_temporary)
+    store = Store(path, durable=not settings.state_is_temporary, made_here=True)
     return replace(
         default, store=store, audit=AuditLog(store.database, settings.audit_size), session=name
     )
