@@ -215,8 +215,11 @@ def test_a_dropped_session_starts_again_from_the_fixtures(server: str) -> None:
     assert {status for status, _ in answers} == {404}
 
 
-def test_one_session_beyond_max_sessions_is_a_429_saying_so() -> None:
-    with run_server([*WORKERS, "--max-sessions", "2", "--log-format", "off"]) as running:
+def test_one_session_beyond_max_sessions_is_a_429_saying_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MOCKSERVER_MAX_SESSIONS", "2")  # as a container sets it
+    with run_server([*WORKERS, "--log-format", "off"]) as running:
         url = running.base_url
         assert send(url, "GET", "/api-auth/apps", session="first")[0] == 200
         assert send(url, "GET", "/api-auth/apps", session="second")[0] == 200
