@@ -123,6 +123,18 @@ def test_the_journal_and_its_count_are_per_session(server: str) -> None:
     assert send(server, "GET", "/__admin/requests/count", session="journal-b")[1] == {"count": 1}
 
 
+def test_a_request_without_a_valid_key_makes_no_session(server: str) -> None:
+    request = urllib.request.Request(server + "/api-auth/apps")
+    request.add_header("Authorization", "Bearer sk_test_unknown")
+    request.add_header("X-Mockserver-Session", "never-made")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    body = json.loads(refused.value.read())
+    assert_conforms("GET", "/api-auth/apps", refused.value.code, refused.value.headers, body)
+    assert refused.value.code == 401
+    assert "never-made" not in session_names(server)
+
+
 def test_a_bad_session_name_is_a_400_naming_the_header(server: str) -> None:
     for name in ["has space", "x" * 65, "slash/y", "ümlaut"]:
         for method, path in [("GET", "/api-auth/apps"), ("POST", "/__admin/reset")]:

@@ -72,8 +72,7 @@ def read_json_body(operation: Operation, incoming: Incoming) -> Any:
 def handle(
     route: Route, context: Context, incoming: Incoming, path_params: dict[str, str]
 ) -> Outgoing:
-    """One matched request through authentication, validation and its handler."""
-    route.authenticate(incoming.header("Authorization"))
+    """One matched, authenticated request through validation and its handler."""
     preferences = read_preferences(incoming.header("Prefer"), incoming.query)
     incoming.preferred_delay_ms = preferences.delay_ms
     operation = route.operation
@@ -216,6 +215,8 @@ class Pipeline:
             session = self._contexts.named(incoming.header(SESSION_HEADER))
             incoming.session = session
             route, path_params = self._router.match(incoming.method, incoming.path)
+            # Before the session is made: a caller without a key makes none.
+            route.authenticate(incoming.header("Authorization"))
             context = self._contexts.context(session)
             if tooling:  # a restore holds the gate: it must not wait for itself
                 return route, handle(route, context, incoming, path_params)
