@@ -220,6 +220,7 @@ def test_a_dropped_session_starts_again_from_the_fixtures(server: str) -> None:
     assert send(server, "DELETE", "/__admin/sessions/drop-me")[0] == 204
     assert "drop-me" not in session_names(server)
     assert send(server, "DELETE", "/__admin/sessions/drop-me")[0] == 404
+    assert send(server, "GET", "/__admin/requests/count", session="drop-me")[1] == {"count": 0}
     # Every worker forgets it at once (both are asked, from many threads).
     answers = in_parallel(
         [lambda: send(server, "GET", "/api-auth/apps/doomed", session="drop-me")] * 8
@@ -257,6 +258,9 @@ def test_an_idle_session_is_dropped_after_its_ttl() -> None:
             assert time.monotonic() < deadline, "the idle session was never dropped"
             time.sleep(0.1)
         assert "short-lived" not in app_slugs(url, "idle")
+        # Made again from the fixtures, with none of the old one's journal.
+        _status, listing = send(url, "GET", "/__admin/requests", session="idle")
+        assert [entry["operation_id"] for entry in listing["requests"]] == ["listApiAuthApps"]
 
 
 def test_snapshots_survive_a_restart_with_state(tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ class SessionContexts:
             open_session=lambda name, path: for_store(self.default, name, path),
             seed=_seed,
             durable=durable,
+            forget=default.journal.clear,
         )
 
     def named(self, header: str | None) -> str | None:

@@ -107,8 +107,11 @@ class Sessions(Generic[T]):
         seed: Callable[[T], None],
         durable: bool = True,
         clock: Callable[[], float] = time.time,
+        forget: Callable[[str], None] = lambda name: None,
     ) -> None:
         self.root = root
+        # Told the name of each session dropped or expired (its journal entries go).
+        self._forget = forget
         (root / "sessions").mkdir(parents=True, exist_ok=True)
         self._db = SharedSqlite(root / "registry.sqlite3", durable=durable)
         self._db.connection().executescript(_TABLES)
@@ -299,6 +302,7 @@ class Sessions(Generic[T]):
     def _remove(self, name: str, incarnation: int) -> None:
         self._remove_files(self._path(name, incarnation))
         shutil.rmtree(self.snapshot_directory(name), ignore_errors=True)
+        self._forget(name)
 
     @staticmethod
     def _remove_files(path: Path) -> None:

@@ -74,7 +74,6 @@ def drop_session(ctx: Context, call: Call) -> None:
     name = call.path_params["name"]
     if not ctx.sessions.registry.drop(name):
         raise ApiError.single(404, f"No session named {name!r}")
-    ctx.journal.clear(name)
 
 
 # --- snapshots -----------------------------------------------------------------------
