@@ -212,6 +212,16 @@ def test_snapshots_are_listed_deleted_and_kept_per_session(server: str) -> None:
     assert send(server, "DELETE", "/__admin/snapshots/one", session="snaps")[0] == 204
     assert send(server, "DELETE", "/__admin/snapshots/one", session="snaps")[0] == 404
     assert send(server, "POST", "/__admin/snapshots", {"name": "a/b"}, session="snaps")[0] == 422
+    # A name escaped into a path reaches no file outside the session's snapshots.
+    send(server, "POST", "/__admin/snapshots", {"name": "registry"}, session="snaps")
+    for path in ["..%2F..%2Fregistry", "..%2Fsession-snaps%2Fregistry", "%2E%2E"]:
+        assert send(server, "DELETE", f"/__admin/snapshots/{path}", session="snaps")[0] == 404
+    restore = "/__admin/snapshots/%2E%2E/restore"
+    assert send(server, "POST", restore, session="other-snaps")[0] == 404
+    assert send(server, "DELETE", "/__admin/sessions/..%2Fsessions", session="snaps")[0] == 404
+    listing = send(server, "GET", "/__admin/snapshots", session="snaps")[1]
+    assert [snapshot["name"] for snapshot in listing["snapshots"]] == ["registry"]
+    assert "snaps" in session_names(server)  # the registry is untouched
 
 
 def test_a_dropped_session_starts_again_from_the_fixtures(server: str) -> None:

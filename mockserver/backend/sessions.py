@@ -55,11 +55,15 @@ class SessionContexts:
             forget=default.journal.clear,
         )
 
+    def is_name(self, text: str) -> bool:
+        """Whether ``text`` may name a session or a snapshot (admin_openapi.yaml's SessionName)."""
+        return bool(self._name_is_valid(text))
+
     def named(self, header: str | None) -> str | None:
         """The session a request's header names (None: the default), or the 400."""
         if header is None:
             return None
-        if not self._name_is_valid(header):
+        if not self.is_name(header):
             shown = header[:_SHOWN_NAME_LIMIT]
             raise ApiError(
                 400,

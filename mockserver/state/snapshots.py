@@ -27,7 +27,12 @@ _SUFFIX = ".sqlite3"
 
 
 def _file(directory: Path, name: str) -> Path:
-    return directory / f"{name}{_SUFFIX}"
+    """The snapshot's file, always directly in ``directory`` (the caller has
+    checked the name; this is the second line of defence)."""
+    path = directory / f"{name}{_SUFFIX}"
+    if "/" in name or "\\" in name or path.parent != directory:
+        raise ValueError(f"not a snapshot name: {name!r}")
+    return path
 
 
 def save(store: Store, directory: Path, name: str) -> dict[str, Any]:
@@ -60,9 +65,8 @@ def listing(directory: Path) -> list[dict[str, Any]]:
     """Every snapshot in ``directory``, the most recent first."""
     if not directory.is_dir():
         return []
-    files = [path for path in directory.glob(f"*{_SUFFIX}") if not path.name.startswith(".")]
     shown = []
-    for path in files:
+    for path in directory.glob(f"*{_SUFFIX}"):  # not the .partial files of a save
         try:
             shown.append(describe(path))
         except FileNotFoundError:  # deleted meanwhile

@@ -72,7 +72,7 @@ def list_sessions(ctx: Context, call: Call) -> dict[str, Any]:
 
 def drop_session(ctx: Context, call: Call) -> None:
     name = call.path_params["name"]
-    if not ctx.sessions.registry.drop(name):
+    if not ctx.sessions.is_name(name) or not ctx.sessions.registry.drop(name):
         raise ApiError.single(404, f"No session named {name!r}")
 
 
@@ -87,6 +87,15 @@ def _no_snapshot(name: str) -> ApiError:
     return ApiError.single(404, f"No snapshot named {name!r} in this session")
 
 
+def _snapshot_name(ctx: Context, call: Call) -> str:
+    """The path's snapshot name; a path segment that is no name (``..``
+    escaped into it) names no snapshot, and never a file elsewhere."""
+    name = call.path_params["name"]
+    if not ctx.sessions.is_name(name):
+        raise _no_snapshot(name)
+    return str(name)
+
+
 def list_snapshots(ctx: Context, call: Call) -> dict[str, Any]:
     return {"snapshots": snapshots.listing(_snapshots_of(ctx))}
 
@@ -96,13 +105,13 @@ def save_snapshot(ctx: Context, call: Call) -> dict[str, Any]:
 
 
 def restore_snapshot(ctx: Context, call: Call) -> None:
-    name = call.path_params["name"]
+    name = _snapshot_name(ctx, call)
     if not snapshots.restore(ctx.store, _snapshots_of(ctx), name):
         raise _no_snapshot(name)
 
 
 def delete_snapshot(ctx: Context, call: Call) -> None:
-    name = call.path_params["name"]
+    name = _snapshot_name(ctx, call)
     if not snapshots.delete(_snapshots_of(ctx), name):
         raise _no_snapshot(name)
 
