@@ -1,0 +1,80 @@
+"""The sessions' registry of one worker, on a clock the test moves: expiry,
+the limit, and sessions beyond the worker's cache of open ones."""
+
+from pathlib import Path
+
+import pytest
+from conftest import ContractClient
+
+from mockserver.state.sessions import Sessions, TooManySessions
+from mockserver.state.store import Store
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def registry(tmp_path: Path, clock: Clock, max_sessions: int = 3) -> Sessions[Store]:
+    return Sessions(
+        tmp_path / "sessions",
+        ttl_seconds=60,
+        max_sessions=max_sessions,
+        open_session=lambda _name, path: Store(path, durable=False, made_here=True),
+        seed=lambda store: store.load([], [], only_if_new=False),
+        clock=clock,
+    )
+
+
+def test_an_expired_session_makes_room_and_comes_back_empty(tmp_path: Path) -> None:
+    clock = Clock()
+    sessions = registry(tmp_path, clock, max_sessions=2)
+    first = sessions.get("first")
+    first.insert_scheme(
+        {
+            "id": "1",
+            "slug": "made-in-first",
+            "name": "n",
+            "description": None,
+            "rules": [],
+            "created_at": "2026-01-01T00:00:00.000000Z",
+            "updated_at": "2026-01-01T00:00:00.000000Z",
+        }
+    )
+    sessions.get("second")
+    with pytest.raises(TooManySessions):
+        sessions.get("third")
+    clock.now += 30
+    sessions.get("second")  # used again: only "first" is idle for the whole TTL
+    clock.now += 31
+    assert sessions.get("third") is not None  # "first" expired, and made room
+    assert [info.name for info in sessions.listing()] == ["third", "second"]
+    assert sessions.drop("third")
+    assert sessions.get("first").get_scheme("made-in-first") is None  # a new one
+
+
+def test_a_session_used_just_before_its_ttl_is_kept(tmp_path: Path) -> None:
+    clock = Clock()
+    sessions = registry(tmp_path, clock)
+    sessions.get("kept")
+    for _ in range(5):
+        clock.now += 50
+        sessions.get("kept")  # past the cache's touch interval: the registry is told
+    assert [info.name for info in sessions.listing()] == ["kept"]
+
+
+def test_more_sessions_than_a_worker_keeps_open_keep_their_state(
+    make_client,
+) -> None:
+    client: ContractClient = make_client()
+    names = [f"many-{n}" for n in range(40)]  # the cache holds 32 open
+    for name in names:
+        created = client.create(app_slug=name, headers={"X-Mockserver-Session": name})
+        assert created.status_code == 200
+    for name in names:
+        page = client.get("/api-auth/apps?limit=100", headers={"X-Mockserver-Session": name})
+        ours = [app["app_slug"] for app in page.get_json()["data"] if app["app_slug"] in names]
+        assert ours == [name]
