@@ -23,6 +23,7 @@ from mockserver.backend.handlers import Context
 from mockserver.state.store import SchemeInUse, SlugTaken, Store
 
 Record = dict[str, Any]
+_API_WINS = "the API's change wins; POST /__admin/reset loads the file's"
 
 
 class _Kept(Exception):
@@ -86,7 +87,7 @@ def _apply(
     if current == new:
         return None  # as the new fixtures have it (another worker got here first)
     if current != old:
-        return f"kept {what} as changed through the API (the API's change wins over the file's)"
+        return f"kept {what} as changed through the API since it was loaded ({_API_WINS})"
     if new is None:
         try:
             remove(slug, current or {})
@@ -108,7 +109,9 @@ def _apply(
     try:
         change(slug, replace)
     except _Kept:
-        return None if get(slug) == new else f"kept {what} as changed through the API"
+        if get(slug) == new:
+            return None
+        return f"kept {what} as changed through the API since it was loaded ({_API_WINS})"
     return f"updated {what} from the fixtures"
 
 
