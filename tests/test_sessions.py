@@ -289,3 +289,25 @@ def test_snapshots_survive_a_restart_with_state(tmp_path: Path) -> None:
             path = "/__admin/snapshots/saved/restore"
             assert send(running.base_url, "POST", path, session=session)[0] == 204
             assert "before-restart" in app_slugs(running.base_url, session)
+
+
+def test_an_id_made_before_a_restore_is_never_made_again(tmp_path: Path) -> None:
+    """The clock stands still and the seed fixes the machine id each process
+    prefers, so only the claims, which a restore keeps, stop a later process
+    from making the very same id."""
+    state = [
+        *["--state", str(tmp_path / "state.sqlite3"), "--seed", "5"],
+        *["--freeze-time", "2026-03-03T03:03:03Z"],
+    ]
+    with run_server([*state, "--log-format", "off"]) as running:  # no id made yet
+        saved = send(running.base_url, "POST", "/__admin/snapshots", {"name": "before-ids"})
+        assert saved[0] == 201
+    with run_server([*state, "--log-format", "off"]) as running:
+        status, first = create_app(running.base_url, "first", None)
+        assert status == 200
+        assert send(running.base_url, "POST", "/__admin/snapshots/before-ids/restore")[0] == 204
+    with run_server([*state, "--log-format", "off"]) as running:
+        status, second = create_app(running.base_url, "second", None)
+        assert status == 200
+    assert second["id"] != first["id"]
+    assert decode(second["id"]).machine_id != decode(first["id"]).machine_id
