@@ -15,6 +15,11 @@ from mockserver.contract.resources import default_fixtures_dir
 
 pytest_plugins = ["pytester"]
 _HYPOTHESIS_HOME: list[str] = []
+REPO = Path(__file__).resolve().parents[1]
+# What the repository held before the run; pytest's cache and the browser
+# tests' screenshots (test-output/) may come and go.
+_REPO_ENTRIES_BEFORE: set[str] = set()
+_MAY_COME_AND_GO = {".pytest_cache", "test-output"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -27,6 +32,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
     _HYPOTHESIS_HOME.append(tempfile.mkdtemp(prefix="mockserver-hypothesis-"))
     set_hypothesis_home_dir(_HYPOTHESIS_HOME[0])
+    _REPO_ENTRIES_BEFORE.update(path.name for path in REPO.iterdir())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite leaves nothing in the repository (a replay cache, a state
+    file, a screenshot folder): a run that does fails, naming what it left."""
+    left = {path.name for path in REPO.iterdir()} - _REPO_ENTRIES_BEFORE - _MAY_COME_AND_GO
+    if left:
+        session.config.get_terminal_writer().line(
+            f"the test run left {sorted(left)} in {REPO}", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -99,6 +99,8 @@ def test_python_dash_m_mockserver_serves_too() -> None:
     [
         (["--freeze-time", "yesterday"], "not an RFC 3339 timestamp"),
         (["--freeze-time", "2026-03-01T12:00:00"], "needs a UTC offset"),
+        (["--freeze-time", "2024-06-01T00:00:00Z"], "before the snowflake epoch 2025-01-01"),
+        (["--freeze-time", "2200-01-01T00:00:00Z"], "the last instant a snowflake id can hold"),
         (["--spec", "/nonexistent/openapi.yaml"], "cannot read the spec"),
     ],
 )

@@ -5,7 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mockserver.backend.clock import FrozenClock
-from mockserver.backend.ids import EPOCH, MAX_MACHINE_ID, SnowflakeGenerator, decode
+from mockserver.backend.ids import (
+    EPOCH,
+    MAX_MACHINE_ID,
+    SnowflakeGenerator,
+    decode,
+    require_id_time,
+)
 from mockserver.serving.app import machine_id_from
 
 FROZEN = datetime(2026, 6, 28, 10, 15, 30, 123456, tzinfo=UTC)
@@ -88,3 +94,18 @@ def test_the_same_seed_gives_the_same_machine_id() -> None:
 def test_machine_id_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError):
         SnowflakeGenerator(FrozenClock(FROZEN), machine_id=MAX_MACHINE_ID + 1)
+
+
+def test_ids_exist_from_the_epoch_to_the_last_39_bit_tick_and_nowhere_else() -> None:
+    """The range worked out by hand: 2**39 - 1 ticks of 10 ms after 2025-01-01
+    is 2199-03-19T03:28:58.87Z; its id is (2**39 - 1) * 2**24, 19 digits."""
+    epoch = datetime(2025, 1, 1, tzinfo=UTC)
+    last = datetime(2199, 3, 19, 3, 28, 58, 870000, tzinfo=UTC)
+    assert SnowflakeGenerator(FrozenClock(require_id_time(epoch)), 0).next_id() == "0"
+    assert SnowflakeGenerator(FrozenClock(require_id_time(last)), 0).next_id() == (
+        "9223372036837998592"
+    )
+    with pytest.raises(ValueError, match="before the snowflake epoch 2025-01-01T00:00:00Z"):
+        require_id_time(epoch - timedelta(microseconds=1))
+    with pytest.raises(ValueError, match=r"2199-03-19T03:28:58\.870Z, the last instant"):
+        require_id_time(last + timedelta(milliseconds=10))

@@ -19,6 +19,10 @@ SEQUENCE_BITS = 8
 MACHINE_BITS = 16
 MAX_SEQUENCE = (1 << SEQUENCE_BITS) - 1
 MAX_MACHINE_ID = (1 << MACHINE_BITS) - 1
+# sonyflake keeps 39 bits of ticks, so ids stay within 63 bits and 19 digits.
+TICK_BITS = 39
+LAST_INSTANT = EPOCH + TICK * ((1 << TICK_BITS) - 1)
+_LAST_INSTANT_TEXT = LAST_INSTANT.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,26 @@ class DecodedId:
     time: datetime
     sequence: int
     machine_id: int
+
+
+def require_id_time(instant: datetime) -> datetime:
+    """Return ``instant`` if ids can be made at it; raise ValueError naming the range if not.
+
+    Before the epoch the ticks go negative and the id is ``-16676640``; past the
+    last tick it outgrows 63 bits. Either breaks the contract's id pattern, so a
+    frozen or moved clock is refused there rather than making such ids.
+    """
+    if instant < EPOCH:
+        raise ValueError(
+            f"{instant.isoformat()} is before the snowflake epoch {EPOCH:%Y-%m-%dT%H:%M:%SZ}:"
+            " ids cannot be made before it"
+        )
+    if instant > LAST_INSTANT:
+        raise ValueError(
+            f"{instant.isoformat()} is after {_LAST_INSTANT_TEXT},"
+            " the last instant a snowflake id can hold"
+        )
+    return instant
 
 
 def ticks_at(instant: datetime) -> int:

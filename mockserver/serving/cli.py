@@ -19,6 +19,7 @@ from granian.log import LogLevels
 
 from mockserver import __version__
 from mockserver.backend.clock import parse_timestamp
+from mockserver.backend.ids import require_id_time
 from mockserver.config import DEFAULT_HOST, DEFAULT_PORT, SETTINGS_VARIABLE, Settings
 from mockserver.contract.resources import default_fixtures_dir, default_spec_path
 from mockserver.http.hosts import host_name, normalise_host
@@ -28,9 +29,10 @@ from mockserver.serving.environment import EnvironmentParser, bind_environment, 
 EXIT_BAD_CONFIGURATION = 2
 
 
-def _timestamp(text: str) -> datetime:
+def _id_timestamp(text: str) -> datetime:
+    """An RFC 3339 instant at which snowflake ids can be made (see ``require_id_time``)."""
     try:
-        return parse_timestamp(text)
+        return require_id_time(parse_timestamp(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -145,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--freeze-time",
-        type=_timestamp,
+        type=_id_timestamp,
         default=None,
         metavar="TIMESTAMP",
         help="stop the clock at this RFC 3339 instant, e.g. 2026-01-01T00:00:00Z",

@@ -9,6 +9,7 @@ the team's own backend, a staging deployment, or mockserver itself.
 
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -82,9 +83,15 @@ def verify(
             file=sys.stderr,
         )
         return 2
+    # Hypothesis writes its Unicode tables under .hypothesis/ in the working
+    # directory; verify leaves nothing in the project it is run from.
+    hypothesis_home = tempfile.TemporaryDirectory(prefix="mockserver-verify-")
     command = [
-        sys.executable, "-c", "import sys; from schemathesis.cli import schemathesis; "
-        "sys.exit(schemathesis())",
+        sys.executable, "-c",
+        "import sys; from hypothesis.configuration import set_hypothesis_home_dir; "
+        "set_hypothesis_home_dir(sys.argv.pop(1)); "
+        "from schemathesis.cli import schemathesis; sys.exit(schemathesis())",
+        hypothesis_home.name,
         "--config-file", str(CONTRACT_CHECKS_CONFIG),
         "run", str(spec_path),
         "--url", base_url.rstrip("/"),
@@ -99,4 +106,5 @@ def verify(
         command += ["--seed", str(seed)]
     if junit is not None:
         command += ["--report", "junit", "--report-junit-path", str(junit)]
-    return subprocess.run(command, check=False).returncode
+    with hypothesis_home:
+        return subprocess.run(command, check=False).returncode
