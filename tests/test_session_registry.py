@@ -78,3 +78,15 @@ def test_more_sessions_than_a_worker_keeps_open_keep_their_state(
         page = client.get("/api-auth/apps?limit=100", headers={"X-Mockserver-Session": name})
         ours = [app["app_slug"] for app in page.get_json()["data"] if app["app_slug"] in names]
         assert ours == [name]
+
+
+def test_a_server_whose_clients_name_no_session_writes_no_sessions_folder(
+    tmp_path: Path, make_client
+) -> None:
+    state = tmp_path / "demo.sqlite3"
+    client: ContractClient = make_client(state_path=state)
+    assert client.get("/api-auth/apps").status_code == 200
+    assert client.get("/__admin/sessions").get_json()["sessions"] == []
+    assert not Path(f"{state}.sessions").exists()
+    assert client.get("/api-auth/apps", headers={"X-Mockserver-Session": "one"}).status_code == 200
+    assert Path(f"{state}.sessions").is_dir()

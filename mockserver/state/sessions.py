@@ -36,6 +36,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -112,9 +113,7 @@ class Sessions(Generic[T]):
         self.root = root
         # Told the name of each session dropped or expired (its journal entries go).
         self._forget = forget
-        (root / "sessions").mkdir(parents=True, exist_ok=True)
-        self._db = SharedSqlite(root / "registry.sqlite3", durable=durable)
-        self._db.connection().executescript(_TABLES)
+        self._durable = durable
         self.ttl_seconds = ttl_seconds
         self.max_sessions = max_sessions
         self._open_session = open_session
@@ -127,6 +126,18 @@ class Sessions(Generic[T]):
         self._lock = threading.Lock()
         self._signal = -1
         self._template: Path | None = None
+
+    @cached_property
+    def _db(self) -> SharedSqlite:
+        """The registry, made on first use: a server whose clients name no
+        session writes nothing beside its state."""
+        (self.root / "sessions").mkdir(parents=True, exist_ok=True)
+        database = SharedSqlite(self.root / "registry.sqlite3", durable=self._durable)
+        database.connection().executescript(_TABLES)
+        return database
+
+    def _exists(self) -> bool:
+        return "_db" in self.__dict__ or (self.root / "registry.sqlite3").exists()
 
     # --- where things are ------------------------------------------------------
 
@@ -251,6 +262,8 @@ class Sessions(Generic[T]):
 
     def listing(self) -> list[SessionInfo]:
         """The live sessions, the most recently made first (expired ones are dropped)."""
+        if not self._exists():
+            return []
         now = self._clock()
         db = self._db.connection()
         if db.execute(
@@ -272,6 +285,8 @@ class Sessions(Generic[T]):
     def each_live(self) -> list[tuple[str, T]]:
         """Every live session, opened without counting as a use (--watch
         puts fixture edits into each)."""
+        if not self._exists():
+            return []
         rows = self._db.connection().execute(
             "SELECT name, incarnation FROM sessions WHERE used_us >= ? ORDER BY name",
             (self._idle_since(self._clock()),),
@@ -288,6 +303,8 @@ class Sessions(Generic[T]):
 
     def drop(self, name: str) -> bool:
         """Drop session ``name`` with its snapshots; False if there is none."""
+        if not self._exists():
+            return False
         with self._db.transaction(counted=True) as db:
             row = db.execute(
                 "DELETE FROM sessions WHERE name = ? RETURNING incarnation", (name,)
@@ -313,4 +330,5 @@ class Sessions(Generic[T]):
     def close(self) -> None:
         if self._template is not None:
             self._remove_files(self._template)
-        self._db.close()
+        if "_db" in self.__dict__:
+            self._db.close()
