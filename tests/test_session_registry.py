@@ -90,3 +90,16 @@ def test_a_server_whose_clients_name_no_session_writes_no_sessions_folder(
     assert not Path(f"{state}.sessions").exists()
     assert client.get("/api-auth/apps", headers={"X-Mockserver-Session": "one"}).status_code == 200
     assert Path(f"{state}.sessions").is_dir()
+
+
+def test_a_killed_workers_template_is_removed_by_the_next_one(tmp_path: Path) -> None:
+    clock = Clock()
+    folder = tmp_path / "sessions" / "templates"
+    folder.mkdir(parents=True)
+    # A process id that no process has (above Linux's pid_max).
+    orphan = folder / f"{2**22 + 1}-0123.sqlite3"
+    orphan.write_bytes(b"")
+    Path(f"{orphan}-wal").write_bytes(b"")
+    registry(tmp_path, clock).get("first")
+    assert not orphan.exists() and not Path(f"{orphan}-wal").exists()
+    assert len(list(folder.glob("*.sqlite3"))) == 1  # this worker's own

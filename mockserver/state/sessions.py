@@ -86,6 +86,16 @@ class _Open(Generic[T]):
     touched: float
 
 
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
 def _instant(us: int) -> datetime:
     return datetime.fromtimestamp(us / _US, UTC)
 
@@ -242,6 +252,7 @@ class Sessions(Generic[T]):
         if self._template is None or not self._template.exists():
             path = self.root / "templates" / f"{os.getpid()}-{uuid.uuid4().hex}.sqlite3"
             path.parent.mkdir(exist_ok=True)
+            self._remove_orphaned_templates(path.parent)
             self._seed(self._open_session("@template", path))
             # Everything into the main file, so that copying it alone is enough.
             with sqlite3.connect(path) as checkpoint:
@@ -249,6 +260,14 @@ class Sessions(Generic[T]):
             checkpoint.close()
             self._template = path
         return self._template
+
+    def _remove_orphaned_templates(self, folder: Path) -> None:
+        """Templates of workers that died without closing (killed): a --state
+        folder would collect one per such start."""
+        for template in folder.glob("*.sqlite3"):
+            pid = template.name.partition("-")[0]
+            if pid.isdigit() and not _is_running(int(pid)):
+                self._remove_files(template)
 
     def _sweep(self, db: sqlite3.Connection, now: float) -> list[tuple[str, int]]:
         """Delete the expired sessions' rows (in the caller's transaction)."""
