@@ -39,13 +39,14 @@ end
 auth_json = { ["Authorization"] = "Bearer sk_test_mock", ["Content-Type"] = "application/json" }
 auth_only = { ["Authorization"] = "Bearer sk_test_mock" }
 
-function create_request(slug)
+-- `headers` defaults to the key and the JSON content type (sessions.lua adds one).
+function create_request(slug, headers)
   local body = string.format(
     '{"app_slug":"%s","name":"Benchmark app %d","key_prefix":"sk_live",' ..
     '"description":"Created by the benchmark","rate_limit_scheme_slug":"standard-api",' ..
     '"permissions":["apps:read","apps:write"],"resources":["billing","reports"]}',
     slug, counter)
-  return wrk.format("POST", "/api-auth/apps", auth_json, body)
+  return wrk.format("POST", "/api-auth/apps", headers or auth_json, body)
 end
 
 -- Count every status; keep the id of every app this run created (its body
@@ -69,10 +70,24 @@ function done(summary, latency, requests)
   for status, n in pairs(counts) do
     table.insert(parts, string.format('"%d":%d', status, n))
   end
+  -- Scripts that read a decision from each answer (gateway.lua) count them in
+  -- a global `decisions` table: {name = count}.
+  local decided = {}
+  for _, thread in ipairs(threads) do
+    for name, n in pairs(thread:get("decisions") or {}) do
+      decided[name] = (decided[name] or 0) + n
+    end
+  end
+  local decision_parts = {}
+  for name, n in pairs(decided) do
+    table.insert(decision_parts, string.format('"%s":%d', name, n))
+  end
   local e = summary.errors
   io.write(string.format(
     'RESULT {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"max_us":%d,' ..
-    '"socket_errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d},"statuses":{%s}}\n',
+    '"socket_errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d},"statuses":{%s},' ..
+    '"decisions":{%s}}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    latency.max, e.connect, e.read, e.write, e.timeout, table.concat(parts, ",")))
+    latency.max, e.connect, e.read, e.write, e.timeout, table.concat(parts, ","),
+    table.concat(decision_parts, ",")))
 end

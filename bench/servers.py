@@ -8,7 +8,7 @@ with a state file in a temporary directory, as ``mockserver serve`` does), and
 both get the create load of bench/create.lua. gunicorn is not a dependency of
 mockserver: install it into the venv first (``pip install gunicorn``).
 
-This reuses bench/run.py for starting, measuring and stopping servers; the
+This reuses the bench package for starting, measuring and stopping servers; the
 numbers are recorded in bench/README.md ("Choosing the server").
 """
 
@@ -22,8 +22,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-import run  # bench/run.py, beside this file
-from run import BENCH, MIB, BenchError, LoadOptions, free_port, launch, render_table, run_wrk
+if not __package__:
+    # Run as a file: the package `bench` is found from the top of the repository.
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from bench.base import BENCH, HOST, MIB, BenchError
+from bench.cli import cpu_busy, describe_build, interrupt
+from bench.launch import free_port, launch
+from bench.loads import LoadOptions, Measurement, run_wrk
+from bench.report import render_table
+from bench.tools import ensure_wrk
 
 WORKERS = 2
 
@@ -33,12 +41,12 @@ def command(server: str, port: int) -> list[str]:
         return [
             *(sys.executable, "-m", "granian"),
             *("--interface", "wsgi", "--workers", str(WORKERS), "--blocking-threads", "1"),
-            *("--host", run.HOST, "--port", str(port)),
+            *("--host", HOST, "--port", str(port)),
             *("--factory", "mockserver.serving.wsgi:app_from_environment"),
         ]
     return [
         *(sys.executable, "-m", "gunicorn", "-w", str(WORKERS)),
-        *("-b", f"{run.HOST}:{port}", "mockserver.serving.wsgi:app_from_environment()"),
+        *("-b", f"{HOST}:{port}", "mockserver.serving.wsgi:app_from_environment()"),
     ]
 
 
@@ -61,12 +69,12 @@ def main() -> int:
         print("gunicorn is missing: pip install gunicorn (into this venv)", file=sys.stderr)
         return 2
     servers = ("granian", "gunicorn")
-    signal.signal(signal.SIGTERM, run.interrupt)  # stop the servers on the way out
-    signal.signal(signal.SIGINT, run.interrupt)
-    print(f"{run.describe_build()}; {run.cpu_busy():.0%} CPU busy before start", flush=True)
+    signal.signal(signal.SIGTERM, interrupt)  # stop the servers on the way out
+    signal.signal(signal.SIGINT, interrupt)
+    print(f"{describe_build()}; {cpu_busy():.0%} CPU busy before start", flush=True)
     try:
-        options = LoadOptions(run.ensure_wrk(), args.threads, args.connections)
-        results: dict[str, list[run.Measurement]] = {server: [] for server in servers}
+        options = LoadOptions(ensure_wrk(), args.threads, args.connections)
+        results: dict[str, list[Measurement]] = {server: [] for server in servers}
         for round_no in range(args.rounds):
             for server in servers:
                 with tempfile.TemporaryDirectory(prefix=f"bench-{server}-") as scratch:
@@ -78,7 +86,7 @@ def main() -> int:
                     with launch(server, command(server, port), log, port, env) as running:
                         warmup = run_wrk(options, script, running.url, args.warmup, None)
                         load = run_wrk(options, script, running.url, args.duration, None)
-                        m = run.Measurement(
+                        m = Measurement(
                             server,
                             "create",
                             round_no,

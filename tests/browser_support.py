@@ -1,5 +1,6 @@
 """What the browser tests need around them: Debian's Chromium, Playwright,
-a second origin to call the API from, and screenshots to look at.
+a second origin to call the API from, screenshots to look at, and the
+figures of the usage view read as a person reads them.
 
 No browser is ever downloaded: Playwright drives /usr/bin/chromium, which
 comes from Debian's ``chromium`` package (installed here when missing and
@@ -10,15 +11,19 @@ import contextlib
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
+from contract import assert_conforms
 from local_servers import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -94,15 +99,33 @@ def static_site(directory: Path) -> Iterator[str]:
 
 @dataclass
 class Tab:
-    """A browser page, with what went wrong on it (script errors, blocked loads)."""
+    """A browser page, with what went wrong on it (script errors, blocked loads)
+    and the answers of the Wacht API it got (its own calls, as the usage view's)."""
 
     page: Any  # playwright.sync_api.Page
     problems: list[str] = field(default_factory=list)
+    api_answers: list[Any] = field(default_factory=list)  # playwright.sync_api.Response
 
     def watch(self) -> "Tab":
         self.page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
         self.page.on("console", self._console)
+        self.page.on("response", self._response)
         return self
+
+    def _response(self, response: Any) -> None:
+        if urlsplit(response.url).path.startswith("/api-auth/"):
+            self.api_answers.append(response)
+
+    def assert_api_answers_conform(self) -> int:
+        """Validate every API answer the page got since the last call against
+        openapi.yaml (before it navigates away); how many there were."""
+        answers, self.api_answers = self.api_answers, []
+        for response in answers:
+            headers = {"Content-Type": response.headers.get("content-type", "")}
+            body = response.json() if response.body() else None
+            path = urlsplit(response.url).path
+            assert_conforms(response.request.method, path, response.status, headers, body)
+        return len(answers)
 
     def _console(self, message: Any) -> None:
         # A refused fetch is logged as an error by Chromium and may be what a test
@@ -118,6 +141,37 @@ class Tab:
 
     def assert_no_problems(self) -> None:
         assert self.problems == [], "\n".join(self.problems)
+
+
+# --- reading the usage view ----------------------------------------------------------
+
+
+def figure(tab: Tab, name: str) -> Any:
+    """The headline figure called ``name`` (its <dd>)."""
+    term = tab.page.locator("dt").filter(has_text=re.compile(f"^{name}$"))
+    return tab.page.locator("#figures-list div").filter(has=term).locator("dd")
+
+
+def shown_count(tab: Tab, name: str) -> int:
+    return int((figure(tab, name).text_content() or "").replace(",", ""))
+
+
+def set_hidden(tab: Tab, hidden: bool) -> None:
+    """What the browser does when the tab is switched away from, or back to
+    (headless Chromium's tabs are never hidden on their own)."""
+    tab.page.evaluate(
+        """(hidden) => {
+            Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        hidden,
+    )
+
+
+def edit_yaml(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(document)
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
 
 
 # A frontend as a developer would write it, served from another origin: it

@@ -12,7 +12,7 @@ from typing import Any
 
 from jsonschema import FormatChecker
 
-from mockserver.contract.resources import default_spec_path
+from mockserver.contract.resources import default_spec_path, gateway_spec_path
 from mockserver.contract.spec import Spec, escape_pointer_token, load_spec
 from mockserver.tooling.admin import ADMIN_SPEC_PATH
 
@@ -39,6 +39,14 @@ def admin_contract() -> Spec:
     return load_spec(ADMIN_SPEC_PATH)
 
 
+@cache
+def gateway_contract() -> Spec:
+    return load_spec(gateway_spec_path())
+
+
+GATEWAY_PREFIX = "/gateway/"
+
+
 def _template_matches(template: str, path: str) -> bool:
     pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
     return re.match(pattern, path) is not None
@@ -57,9 +65,12 @@ def _resolve(spec: Spec, node: dict[str, Any], pointer: str) -> tuple[dict[str, 
 
 def assert_conforms(method: str, path: str, status: int, headers: Any, body: Any) -> None:
     """Fail unless the response is one the spec documents for this request
-    (openapi.yaml, or the admin API's own document for /__admin/ paths)."""
+    (openapi.yaml, the admin API's own document for /__admin/ paths, the
+    gateway's for /gateway/ paths, which it documents without that prefix)."""
     spec = admin_contract() if path.startswith("/__admin/") else contract()
     path = path.split("?")[0]
+    if path.startswith(GATEWAY_PREFIX):
+        spec, path = gateway_contract(), path.removeprefix(GATEWAY_PREFIX[:-1])
     if _names_a_refused_header(status, body):
         # Refused before routing, whatever the path (README, "Statuses and
         # errors"): a Host the server does not answer, or a page of another
@@ -94,7 +105,7 @@ def assert_conforms(method: str, path: str, status: int, headers: Any, body: Any
         _validate(contract(), "/components/schemas/ErrorEnvelope", body)
         return
     assert str(status) in responses, (
-        f"{method} {template} answered {status}, which openapi.yaml does not document"
+        f"{method} {template} answered {status}, which {spec.source} does not document"
     )
     pointer = f"/paths/{escape_pointer_token(template)}/{method.lower()}/responses/{status}"
     response, pointer = _resolve(spec, responses[str(status)], pointer)
@@ -104,7 +115,10 @@ def assert_conforms(method: str, path: str, status: int, headers: Any, body: Any
         return
     media_type = headers.get("Content-Type", "").split(";")[0].strip()
     assert media_type in content, f"Content-Type {media_type!r} is not documented for {status}"
-    if media_type == "application/json":
+    if media_type == "application/json" or (
+        media_type == "text/plain" and spec is gateway_contract()
+    ):
+        # A text body is validated as the string it is (the gateway's refusals).
         _validate(spec, f"{pointer}/content/{escape_pointer_token(media_type)}/schema", body)
 
 

@@ -26,7 +26,11 @@ def serving(server: socketserver.BaseServer) -> Iterator[str]:
 
 
 def run_to_exit(
-    argv: list[str], *, timeout: float = 120, cwd: Path | None = None
+    argv: list[str],
+    *,
+    timeout: float = 120,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command to its end, like ``subprocess.run(capture_output=True)``,
     in a process group of its own that is killed whole when the command ends,
@@ -34,6 +38,7 @@ def run_to_exit(
     process = subprocess.Popen(
         argv,
         cwd=cwd,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

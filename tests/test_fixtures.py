@@ -150,6 +150,31 @@ def test_a_scheme_without_rules_is_refused(fixture_dir: Path) -> None:
             lambda d: d["organizations"].append(d["organizations"][0]),
             "used twice",
         ),
+        (
+            "directory.yaml",
+            lambda d: d["users"][0]["organizations"][0].update(roles=["janitor"]),
+            "janitor",
+        ),
+        (
+            "deployment.yaml",
+            lambda d: d["api_keys"][0].update(rate_limit_scheme_slug="nowhere"),
+            "nowhere",
+        ),
+        (
+            "apps.yaml",
+            lambda d: d["apps"][0]["keys"][0].update(secret="sk_live_" + "A" * 42 + "!"),
+            "Billing worker",
+        ),
+        (
+            "apps.yaml",
+            lambda d: d["apps"][0]["keys"][1].update(secret=d["apps"][0]["keys"][0]["secret"]),
+            "the same secret is used twice",
+        ),
+        (
+            "apps.yaml",
+            lambda d: d["apps"][0]["keys"][0].update(expires_at="tomorrow"),
+            "expires_at",
+        ),
     ],
 )
 def test_consistency_rules(fixture_dir: Path, file_name: str, change, expected: str) -> None:

@@ -3,7 +3,11 @@ mostly admitted, shaped like working traffic, the same for the same seed."""
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from conftest import ContractClient
+
+from mockserver import Settings, create_app
 from mockserver.backend.history import HistoryKey, demo_history
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
@@ -68,3 +72,57 @@ def test_none_when_turned_off_or_before_the_id_epoch() -> None:
     assert history(days=0) == [] and history(checks_per_day=0) == []
     early = history(now=datetime(2025, 1, 3, tzinfo=UTC))
     assert early and all(at(row) >= datetime(2025, 1, 1, tzinfo=UTC) for row, _ in early)
+
+
+# --- a fresh server shows the history ------------------------------------------------
+
+
+def _served_history(**settings: object) -> list[dict]:
+    client = ContractClient(create_app(Settings(**settings)))  # type: ignore[arg-type]
+    rows: list[dict] = []
+    for slug in ("billing-sync", "support-bot", "staging-smoke-tests"):
+        response = client.get(f"/api-auth/apps/{slug}/audit/logs?limit=1000")
+        assert response.status_code == 200
+        rows += response.get_json()["data"]
+    return rows
+
+
+def test_a_fresh_server_shows_a_week_of_its_demo_keys_checks() -> None:
+    rows = _served_history(frozen_time=NOW, seed=4)
+    assert len(rows) > 1000
+    assert all(NOW - timedelta(days=7) <= at(row) < NOW for row in rows)
+    names = {row["key_name"] for row in rows}
+    # The usable demo keys: not the expired one, whose checks stop at step 5.
+    assert {"Billing worker", "Support bot", "Smoke tests"} <= names
+    assert "Old reporting key" not in names
+    rules = {rule["rule"] for row in rows for rule in row["rate_limits"]}
+    assert {"20/1s", "600/60s", "100000/86400s"} <= rules  # standard-api's rules for "*"
+    assert _served_history(frozen_time=NOW, seed=4) == rows  # the same seed, the same rows
+    assert _served_history(frozen_time=NOW, seed=5) != rows
+
+
+def test_no_history_when_the_fixtures_turn_it_off(fixture_dir: Path) -> None:
+    apps = fixture_dir / "apps.yaml"
+    text = apps.read_text().replace(
+        "audit_history:\n  days: 7\n  checks_per_day: 250\n", "audit_history: false\n"
+    )
+    apps.write_text(text)
+    assert _served_history(frozen_time=NOW, fixtures_dir=fixture_dir) == []
+
+
+def test_a_reset_brings_the_history_back_and_forgets_the_checks_since() -> None:
+    client = ContractClient(create_app(Settings(frozen_time=NOW, seed=4)))
+    logs = "/api-auth/apps/support-bot/audit/logs?limit=1000"
+    before = client.get(logs).get_json()["data"]
+    check = {
+        "principal": {
+            "type": "api_key",
+            "value": "sk_live_dSiLyI_ek5IWXz2MzKOn13maBLvpdc3GvzSjxCnpq30",
+        },
+        "resource": "/v1/users",
+        "method": "GET",
+    }
+    assert client.post("/gateway/v1/authz/check", json=check, auth=None).status_code == 200
+    assert len(client.get(logs).get_json()["data"]) == len(before) + 1
+    assert client.post("/__admin/reset").status_code == 204
+    assert client.get(logs).get_json()["data"] == before

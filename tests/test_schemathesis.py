@@ -14,7 +14,7 @@ import schemathesis
 from schemathesis.schemas import BaseSchema
 
 from mockserver import create_app
-from mockserver.contract.resources import default_spec_path
+from mockserver.contract.resources import default_spec_path, gateway_spec_path
 from mockserver.tooling.admin import ADMIN_SPEC_PATH
 from mockserver.tooling.checking import CONTRACT_CHECKS_CONFIG
 
@@ -49,6 +49,15 @@ admin_schema = served(ADMIN_SPEC_PATH)
 
 @admin_schema.parametrize()
 def test_admin_api_conforms_to_its_own_document(case: schemathesis.Case) -> None:
+    case.call_and_validate()
+
+
+gateway_schema = served(gateway_spec_path())
+
+
+@gateway_schema.parametrize()
+def test_gateway_conforms_to_its_own_document(case: schemathesis.Case) -> None:
+    gateway_schema.app.extensions["mockserver"].load_fixtures()
     case.call_and_validate()
 
 

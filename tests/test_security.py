@@ -37,7 +37,8 @@ def app_slugs(client: ContractClient) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "path", [APPS, f"{APPS}/billing-sync", f"{ADMIN}/requests", "/docs", "/__inspector", "/nowhere"]
+    "path",
+    [APPS, f"{APPS}/billing-sync", f"{ADMIN}/requests", "/docs", "/__inspector", "/__usage", "/x"],
 )
 def test_a_foreign_domain_in_host_is_refused_on_every_path(client: ContractClient, path) -> None:
     response = client.get(path, headers={"Host": "rebound.example:4010"})
@@ -110,6 +111,8 @@ def test_a_refused_host_on_the_api_is_journalled_and_logged(make_client, capsys)
         ("GET", "/docs/openapi.json"),
         ("GET", "/__inspector"),
         ("GET", "/__inspector/static/inspector.js"),
+        ("GET", "/__usage"),
+        ("GET", "/__usage/static/usage.js"),
     ],
 )
 def test_a_page_of_another_origin_gets_nothing_from_the_tooling(
@@ -153,7 +156,8 @@ def test_the_servers_own_origin_may_call_the_tooling(client: ContractClient) -> 
         origin = {"Origin": base}
         cleared = client.delete(f"{ADMIN}/requests", auth=None, headers=origin, base_url=base)
         assert cleared.status_code == 204
-        assert pages.get("/docs", headers=origin, base_url=base).status_code == 200
+        for page in ("/docs", "/__usage", "/__usage/static/usage.js"):
+            assert pages.get(page, headers=origin, base_url=base).status_code == 200
     other_port = client.delete(
         f"{ADMIN}/requests", auth=None, headers={"Origin": "http://127.0.0.1:5173"},
         base_url="http://127.0.0.1:4010",

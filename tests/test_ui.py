@@ -1,4 +1,4 @@
-"""The browser pages, /docs and /__inspector, through Flask's test client.
+"""The browser pages, /docs, /__inspector and /__usage, through Flask's test client.
 
 Fast checks of what a browser would load: only this server's own files, the
 spec pointing at this server, nothing in the journal. tests/test_browser.py
@@ -21,6 +21,7 @@ from mockserver.tooling.pages import docs_document, is_ui_path
 
 DOCS = "/docs"
 INSPECTOR = "/__inspector"
+USAGE = "/__usage"
 
 
 class _Page(HTMLParser):
@@ -31,9 +32,14 @@ class _Page(HTMLParser):
         self.assets: list[str] = []
         self.inline_scripts = 0
         self.by_id: dict[str, dict[str, str | None]] = {}
+        self.links: list[str] = []
+        self.tags: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
+        self.tags.append(tag)
+        if tag == "a" and values.get("href"):
+            self.links.append(str(values["href"]))
         if tag == "script":
             if values.get("src"):
                 self.assets.append(str(values["src"]))
@@ -152,9 +158,53 @@ def test_inspector_is_served_without_the_admin_api() -> None:
     assert "status === 404" in text and "The admin API is off" in text
 
 
+def test_usage_page_loads_its_own_files_and_talks_to_this_origin_only(
+    browser: FlaskClient,
+) -> None:
+    response = browser.get(USAGE)
+    page = read_page(response)
+    assert_only_local_assets(browser, page)
+    assert page.inline_scripts == 0
+    # It draws its chart itself and calls only this server's API: the policy says so.
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "connect-src 'self'" in policy
+    assert "unsafe-inline" not in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # The audit endpoints are read with the dev key, as the docs page calls the API.
+    assert page.by_id["usage"]["data-dev-key"] == "sk_test_mock"
+    assert {"status", "app", "chart", "checks", "no-rows", "no-apps"} <= set(page.by_id)
+    assert page.by_id["chart"]["role"] == "img" and page.by_id["chart"]["aria-label"]
+    assert {"h1", "h2", "caption", "th"} <= set(page.tags)
+    assert f"{USAGE}/static/usage.js" in page.assets
+
+
+def test_the_inspector_and_the_usage_view_link_to_each_other(browser: FlaskClient) -> None:
+    assert USAGE in read_page(browser.get(INSPECTOR)).links
+    assert INSPECTOR in read_page(browser.get(USAGE)).links
+    assert browser.get(f"{USAGE}/").headers["Location"] == USAGE
+
+
+def test_the_usage_views_own_reads_are_answered_but_not_journalled(
+    browser: FlaskClient,
+) -> None:
+    """It polls every 2 s: journalled, its reads would push the developer's
+    own calls out of the inspector beside it."""
+    script = browser.get(f"{USAGE}/static/usage.js").get_data(as_text=True)
+    assert '"X-Mockserver-Page": "usage"' in script
+    logs = "/api-auth/apps/billing-sync/audit/logs"
+    key = {"Authorization": "Bearer sk_test_mock"}
+    page_read = browser.get(logs, headers={**key, "X-Mockserver-Page": "usage"})
+    assert page_read.status_code == 200
+    assert_conforms("GET", logs, 200, page_read.headers, page_read.get_json())
+    own_read = browser.get(logs, headers=key)
+    assert own_read.get_json() == page_read.get_json()
+    journal = browser.get("/__admin/requests").get_json()["requests"]
+    assert [entry["headers"].get("X-Mockserver-Page") for entry in journal] == [None]
+
+
 def test_ui_pages_are_not_journalled(browser: FlaskClient) -> None:
-    pages = [read_page(browser.get(DOCS)), read_page(browser.get(INSPECTOR))]
-    for url in [f"{DOCS}/openapi.json", f"{DOCS}/", f"{INSPECTOR}/"]:
+    pages = [read_page(browser.get(url)) for url in (DOCS, INSPECTOR, USAGE)]
+    for url in [f"{DOCS}/openapi.json", f"{DOCS}/", f"{INSPECTOR}/", f"{USAGE}/"]:
         browser.get(url)
         browser.options(url, headers={"Origin": "http://x", "Access-Control-Request-Method": "GET"})
     for page in pages:
@@ -190,6 +240,9 @@ def test_pages_answer_cross_origin_calls_from_a_listed_origin() -> None:
         ("/docs/openapi.json", True),
         ("/__inspector", True),
         ("/__inspector/static/inspector.js", True),
+        ("/__usage", True),
+        ("/__usage/static/usage.js", True),
+        ("/__usages", False),
         ("/docsearch", False),
         ("/api-auth/apps", False),
         ("/__admin/requests", False),

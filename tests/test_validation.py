@@ -45,9 +45,10 @@ def test_schema_problems_name_each_field_with_a_pointer() -> None:
 
 def test_nullable_fields_say_null_is_allowed() -> None:
     (problem,) = schema_problems(
-        create_validator(), {"app_slug": "a", "name": "n", "key_prefix": "k", "workspace_id": 3}
+        create_validator(), {"app_slug": "a", "name": "n", "key_prefix": "k", "workspace_id": True}
     )
-    assert problem.message == "workspace_id must be a string or null"
+    # An id is an integer or a string of digits (FlexibleId), or null.
+    assert problem.message == "workspace_id must be an integer or a string or null"
 
 
 def test_a_valid_body_has_no_problems() -> None:

@@ -1,6 +1,8 @@
-"""Time as the server sees it: the system clock, or one frozen for tests."""
+"""Time as the server sees it: the system clock, or one frozen for tests,
+moved by the offset the admin API sets (shared by every worker process)."""
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -25,6 +27,26 @@ class FrozenClock:
         return self._instant
 
 
+class ShiftedClock:
+    """Another clock moved by an offset that any worker may change at any time
+    (``POST /__admin/clock``): ``offset_us`` reads it from the shared state, so
+    every process sees the same time. Frozen or not, the base clock keeps its
+    nature: a frozen one stays still at its new instant."""
+
+    def __init__(self, base: Clock, offset_us: Callable[[], int]) -> None:
+        self.base = base
+        self._offset_us = offset_us
+
+    def now(self) -> datetime:
+        offset = self._offset_us()
+        instant = self.base.now()
+        return instant + timedelta(microseconds=offset) if offset else instant
+
+    def offset_to(self, instant: datetime) -> int:
+        """The offset, in microseconds, that makes ``now()`` answer ``instant``."""
+        return (instant - self.base.now()) // timedelta(microseconds=1)
+
+
 def parse_timestamp(text: str) -> datetime:
     """Parse an RFC 3339 timestamp; a timestamp without an offset is refused.
 
@@ -40,6 +62,16 @@ def parse_timestamp(text: str) -> datetime:
 
 
 def format_timestamp(instant: datetime) -> str:
-    """RFC 3339 in UTC with microseconds and a ``Z``, as the backend stores them."""
+    """RFC 3339 in UTC with a ``Z``, keeping only the significant groups of
+    three sub-second digits, as the backend's formatter does: ``10:15:30Z``,
+    ``10:15:30.120Z`` or ``10:15:30.123456Z``."""
     # isoformat is ten times faster than strftime, and this runs on every request.
-    return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    plain = instant.astimezone(UTC).replace(tzinfo=None)
+    micro = plain.microsecond
+    if micro == 0:
+        spec = "seconds"
+    elif micro % 1000 == 0:
+        spec = "milliseconds"
+    else:
+        spec = "microseconds"
+    return plain.isoformat(timespec=spec) + "Z"

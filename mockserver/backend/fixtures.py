@@ -7,8 +7,8 @@ with its file, its entry and the rule it breaks, because a demo that starts
 with a silently ignored typo is worse than one that does not start.
 """
 
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,16 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from mockserver.backend.apikeys import (
+    NotAMember,
+    key_scope,
+    new_key,
+    secret_format_problem,
+    secret_hash,
+)
 from mockserver.backend.clock import format_timestamp, parse_timestamp
-from mockserver.backend.ids import compose, ticks_at
+from mockserver.backend.directory import Organization, User, Workspace, read_directory
+from mockserver.backend.ids import EPOCH, compose, ticks_at
 from mockserver.backend.ratelimits import complete_rule, rule_problems
 from mockserver.backend.records import new_app
 from mockserver.backend.rules import RuleBroken, check_create_scope
@@ -30,7 +38,12 @@ FORMAT_PATH = Path(__file__).resolve().parent / "fixture_schema.yaml"
 REQUIRED_FILES = ("deployment.yaml",)
 GROWTH_PLAN = "growth"
 # Schemes in the fixtures without their own timestamps are dated here.
-_FIXTURE_STAMP = "2025-06-01T00:00:00.000000Z"
+_FIXTURE_STAMP = "2025-06-01T00:00:00Z"
+# A fixture key without its own id gets one made from its time and this sequence base.
+_KEY_SEQUENCE_BASE = 128
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class FixtureError(Exception):
@@ -57,6 +70,8 @@ class ApiKey:
     key: str
     name: str | None = None
     expires_at: datetime | None = None
+    # Calls made with this key are limited by this scheme's rules (mode per_key).
+    rate_limit_scheme_slug: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,28 +98,6 @@ class RateLimitScheme:
 
 
 @dataclass(frozen=True)
-class Workspace:
-    id: str
-    name: str
-    organization_id: str
-
-
-@dataclass(frozen=True)
-class Organization:
-    id: str
-    name: str
-
-
-@dataclass(frozen=True)
-class User:
-    id: str
-    name: str | None
-    email: str | None
-    organization_ids: frozenset[str] = field(default_factory=frozenset)
-    workspace_ids: frozenset[str] = field(default_factory=frozenset)
-
-
-@dataclass(frozen=True)
 class AuditHistory:
     """How much made-up audit history a new state gets (backend/history.py)."""
 
@@ -122,6 +115,8 @@ class Fixtures:
     users: dict[str, User]
     # Demo apps, oldest first, as the store keeps them (without rate_limits).
     apps: tuple[dict[str, Any], ...] = ()
+    # Demo keys of the apps: (key, app id, secret hash, created µs since the epoch).
+    app_keys: tuple[tuple[dict[str, Any], str, str, int], ...] = ()
     # None: no demo history.
     audit_history: AuditHistory | None = None
     source: Path | None = None
@@ -221,7 +216,7 @@ def load_fixtures(directory: Path, spec: Spec) -> Fixtures:
     )
     api_keys = _api_keys(loader, deployment_doc["api_keys"])
     schemes = _schemes(loader, schemes_doc.get("rate_limit_schemes", []), rule_schema)
-    organizations, workspaces, users = _directory(loader, directory_doc)
+    organizations, workspaces, users = read_directory(loader.fail, directory_doc)
     fixtures = Fixtures(
         deployment=deployment,
         api_keys=api_keys,
@@ -231,12 +226,15 @@ def load_fixtures(directory: Path, spec: Spec) -> Fixtures:
         users=users,
         source=directory,
     )
+    for slug in sorted({key.rate_limit_scheme_slug for key in api_keys.values()} - {None}):
+        if slug not in schemes:
+            loader.fail("deployment.yaml", "api_keys", f"unknown rate_limit_scheme_slug {slug!r}")
     if not loader.problems:
+        apps = _apps(loader, apps_doc.get("apps", []), fixtures)
         fixtures = replace(
-            fixtures,
-            apps=_apps(loader, apps_doc.get("apps", []), fixtures),
-            audit_history=_audit_history(apps_doc.get("audit_history")),
+            fixtures, apps=apps, audit_history=_audit_history(apps_doc.get("audit_history"))
         )
+        fixtures = replace(fixtures, app_keys=_app_keys(loader, apps_doc.get("apps", []), fixtures))
     if loader.problems:
         raise FixtureError(loader.problems)
     return fixtures
@@ -256,7 +254,9 @@ def _api_keys(loader: _Loader, entries: list[dict[str, Any]]) -> dict[str, ApiKe
             except ValueError as error:
                 loader.fail("deployment.yaml", where, f"expires_at: {error}")
                 continue
-        keys[entry["key"]] = ApiKey(entry["key"], entry.get("name"), expires_at)
+        keys[entry["key"]] = ApiKey(
+            entry["key"], entry.get("name"), expires_at, entry.get("rate_limit_scheme_slug")
+        )
     return keys
 
 
@@ -339,53 +339,49 @@ def _apps(
     return tuple(sorted(apps, key=lambda app: app["created_at"]))
 
 
-def _directory(
-    loader: _Loader, document: dict[str, Any]
-) -> tuple[dict[str, Organization], dict[str, Workspace], dict[str, User]]:
-    file_name = "directory.yaml"
-    organizations: dict[str, Organization] = {}
-    workspaces: dict[str, Workspace] = {}
-    users: dict[str, User] = {}
-    for index, entry in enumerate(document.get("organizations", [])):
-        org_id = str(entry["id"])
-        where = f"organizations[{index}] ({org_id!r})"
-        if org_id in organizations:
-            loader.fail(file_name, where, "the same organization id is used twice")
-            continue
-        organizations[org_id] = Organization(org_id, entry["name"])
-        for ws_index, workspace in enumerate(entry.get("workspaces", [])):
-            ws_id = str(workspace["id"])
-            if ws_id in workspaces:
-                loader.fail(
-                    file_name,
-                    f"{where}.workspaces[{ws_index}] ({ws_id!r})",
-                    "the same workspace id is used twice",
-                )
+def _app_keys(
+    loader: _Loader, entries: list[dict[str, Any]], fixtures: Fixtures
+) -> tuple[tuple[dict[str, Any], str, str, int], ...]:
+    """Demo keys, made as a create would make them; each secret must pass the
+    gateway's format check, or no one could ever use the key."""
+    apps = {app["app_slug"]: app for app in fixtures.apps}
+    made: list[tuple[dict[str, Any], str, str, int]] = []
+    seen_secrets: set[str] = set()
+    seen_ids: set[str] = set()
+    for index, entry in enumerate(entries):
+        app = apps[entry["app_slug"]]
+        for key_index, spec in enumerate(entry.get("keys", [])):
+            where = f"apps[{index}] ({entry['app_slug']!r}).keys[{key_index}] ({spec['name']!r})"
+            problem = secret_format_problem(spec["secret"])
+            if problem is not None:
+                loader.fail("apps.yaml", f"{where}.secret", f"{spec['secret']!r}: {problem}")
                 continue
-            workspaces[ws_id] = Workspace(ws_id, workspace["name"], org_id)
-    for index, entry in enumerate(document.get("users", [])):
-        user_id = str(entry["id"])
-        where = f"users[{index}] ({user_id!r})"
-        if user_id in users:
-            loader.fail(file_name, where, "the same user id is used twice")
-            continue
-        org_ids = frozenset(str(org) for org in entry.get("organizations", []))
-        ws_ids = frozenset(str(ws) for ws in entry.get("workspaces", []))
-        for org_id in sorted(org_ids - organizations.keys()):
-            loader.fail(file_name, where, f"member of unknown organization {org_id!r}")
-        for ws_id in sorted(ws_ids):
-            workspace = workspaces.get(ws_id)
-            if workspace is None:
-                loader.fail(file_name, where, f"member of unknown workspace {ws_id!r}")
-            elif workspace.organization_id not in org_ids:
-                loader.fail(
-                    file_name,
-                    where,
-                    f"member of workspace {ws_id!r} but not of its organization "
-                    f"{workspace.organization_id!r}",
-                )
-        users[user_id] = User(user_id, entry.get("name"), entry.get("email"), org_ids, ws_ids)
-    return organizations, workspaces, users
+            secret = spec["secret"].strip()
+            if secret in seen_secrets:
+                loader.fail("apps.yaml", f"{where}.secret", "the same secret is used twice")
+                continue
+            seen_secrets.add(secret)
+            try:
+                scope = key_scope(fixtures, app)
+            except NotAMember as refused:
+                loader.fail("apps.yaml", where, str(refused))
+                continue
+            created_at = _timestamp(loader, "apps.yaml", where, spec, "created_at")
+            created_at = created_at or app["created_at"]
+            expires_at = _timestamp(loader, "apps.yaml", where, spec, "expires_at")
+            created = parse_timestamp(created_at)
+            key_id = str(
+                spec.get("id", compose(ticks_at(created), _KEY_SEQUENCE_BASE + key_index, 0))
+            )
+            if key_id in seen_ids:
+                loader.fail("apps.yaml", where, f"the key id {key_id} is used twice")
+                continue
+            seen_ids.add(key_id)
+            fields = {**spec, "expires_at": expires_at}
+            key = new_key(app, fields, scope, key_id=key_id, secret=secret, now=created_at)
+            micros = (created - EPOCH) // _MICROSECOND
+            made.append((key, app["id"], secret_hash(secret), micros))
+    return tuple(made)
 
 
 def _audit_history(setting: dict[str, Any] | bool | None) -> AuditHistory | None:

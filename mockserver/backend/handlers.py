@@ -8,77 +8,31 @@ cannot express. They know nothing of HTTP or of field types: those belong to
 the app and to openapi.yaml.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from mockserver.backend.clock import Clock, format_timestamp
-from mockserver.backend.fixtures import Fixtures
+from mockserver.backend.context import Call, Context, Document, Handler, IdSource, Reply
+from mockserver.backend.keys import KEY_HANDLERS
 from mockserver.backend.ratelimits import rule_problems
 from mockserver.backend.records import new_app, present_app, present_scheme
 from mockserver.backend.rules import check_create_scope, check_update_scope
 from mockserver.contract.errors import ApiError, Problem
-from mockserver.state.audit import AuditLog
-from mockserver.state.journal import Journal
-from mockserver.state.store import SchemeInUse, SlugTaken, Store
-
-
-class IdSource(Protocol):
-    def next_id(self) -> str: ...
-
-
-@dataclass
-class Context:
-    """Everything a handler may consult or change."""
-
-    fixtures: Fixtures
-    store: Store
-    ids: IdSource
-    clock: Clock
-    # Fills in a rate-limit rule's defaults, as openapi.yaml's RateLimitRule gives them.
-    complete_rule: Callable[[dict[str, Any]], dict[str, Any]]
-    journal: Journal
-    audit: AuditLog
-    # The session this context serves (None: the default one), and every
-    # session of the server (backend/sessions.py; None when not wired).
-    session: str | None = None
-    sessions: Any = None
-
-    def now(self) -> str:
-        return format_timestamp(self.clock.now())
-
-    def load_fixtures(self, *, only_if_new: bool = False) -> bool:
-        """Back to the fixtures: every app and scheme made since is forgotten.
-
-        With ``only_if_new``, only a state that never held anything is loaded.
-        """
-        schemes = [scheme.record() for scheme in self.fixtures.schemes.values()]
-        loaded = self.store.load(schemes, self.fixtures.apps, only_if_new=only_if_new)
-        if loaded:
-            self.audit.clear()
-        return loaded
-
-
-@dataclass(frozen=True)
-class Call:
-    body: Any = None
-    path_params: dict[str, str] = field(default_factory=dict)
-    query: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Document:
-    """An answer that is a file rather than JSON (the admin API's own spec)."""
-
-    content: bytes
-    media_type: str
-
-
-# Returns the JSON body (None: no body) or a Document.
-Handler = Callable[[Context, Call], Any]
+from mockserver.state.store import SchemeInUse, SlugTaken
 
 APP_NOT_FOUND = "API key app not found"
 SCHEME_NOT_FOUND = "Rate limit scheme not found"
+
+
+_ID_FIELDS = ("user_id", "organization_id", "workspace_id")
+
+
+def _ids_as_strings(body: dict[str, Any]) -> dict[str, Any]:
+    """user_id, organization_id and workspace_id as the backend reads them (an
+    integer or a string of digits, the schema's FlexibleId) and sends them:
+    decimal strings of the number."""
+    return {
+        name: str(int(value)) if name in _ID_FIELDS and value is not None else value
+        for name, value in body.items()
+    }
 
 
 def _changes(body: dict[str, Any]) -> dict[str, Any]:
@@ -98,9 +52,10 @@ def _present(ctx: Context, app: dict[str, Any]) -> dict[str, Any]:
 def create_api_auth_app(ctx: Context, call: Call) -> dict[str, Any]:
     if not ctx.fixtures.deployment.may_create_api_auth_apps:
         raise ApiError.single(403, "API auth app creation requires Growth plan")
-    scope = check_create_scope(ctx.fixtures, call.body)
+    body = _ids_as_strings(call.body)
+    scope = check_create_scope(ctx.fixtures, body)
     app = new_app(
-        {**call.body, "is_active": True, "updated_at": None},
+        {**body, "is_active": True, "updated_at": None},
         scope,
         app_id=ctx.ids.next_id(),
         deployment_id=ctx.fixtures.deployment.id,
@@ -138,7 +93,7 @@ def get_api_auth_app(ctx: Context, call: Call) -> dict[str, Any]:
 
 
 def update_api_auth_app(ctx: Context, call: Call) -> dict[str, Any]:
-    changes = _changes(call.body)
+    changes = _changes(_ids_as_strings(call.body))
 
     def change(app: dict[str, Any]) -> dict[str, Any]:
         scope = check_update_scope(ctx.fixtures, app, changes)
@@ -264,4 +219,7 @@ HANDLERS: dict[str, Handler] = {
     "getRateLimitScheme": get_rate_limit_scheme,
     "updateRateLimitScheme": update_rate_limit_scheme,
     "deleteRateLimitScheme": delete_rate_limit_scheme,
+    **KEY_HANDLERS,
 }
+# Re-exported: the admin API and the app factory import them from here.
+__all__ = ["HANDLERS", "Call", "Context", "Document", "Handler", "IdSource", "Reply"]

@@ -129,3 +129,7 @@ class ProcessSnowflakes:
 
     def next_id(self) -> str:
         return self._current().next_id()
+
+    def machine_id(self) -> int:
+        """This process's machine id (claimed on first use)."""
+        return self._current().machine_id

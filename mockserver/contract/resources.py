@@ -27,3 +27,9 @@ def default_spec_path() -> Path:
 
 def default_fixtures_dir() -> Path:
     return bundled("fixtures")
+
+
+def gateway_spec_path() -> Path:
+    """The gateway's own OpenAPI document, shipped inside the package (never
+    mixed into openapi.yaml: the gateway is another service)."""
+    return Path(__file__).resolve().parent / "gateway_openapi.yaml"

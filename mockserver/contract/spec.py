@@ -94,6 +94,8 @@ class Operation:
     query_parameters: tuple[QueryParameter, ...] = ()
     # Each documented status with its response object, references resolved.
     responses: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # The operation's own ``security: []``: it needs no credentials at all.
+    public: bool = False
 
 
 class Spec:
@@ -243,6 +245,7 @@ class Spec:
                 for status, (key, response) in responses.items()
                 if status is not None
             },
+            public=details.get("security") == [],
         )
 
     def _gate_or_any(self, pointer: str | None) -> Any:

@@ -112,9 +112,35 @@ def _problem(
             if error.validator_value == 1
             else (f"{name} must have at least {error.validator_value} characters")
         )
+    elif error.validator in ("anyOf", "oneOf") and error.context:
+        message = f"{name} must be {_describe_alternatives(error)}"
     else:
         message = f"{name}: {error.message}"
     return Problem(message, field=field, parameter=parameter)
+
+
+def _leaf_errors(error: ValidationError) -> Iterable[ValidationError]:
+    for sub in error.context or ():
+        if sub.validator in ("anyOf", "oneOf") and sub.context:
+            yield from _leaf_errors(sub)
+        else:
+            yield sub
+
+
+def _describe_alternatives(error: ValidationError) -> str:
+    """What a value of ``anyOf``/``oneOf`` may be, in the words of its
+    alternatives' own refusals (an id: an integer, a string of digits, null)."""
+    words: list[str] = []
+    for leaf in _leaf_errors(error):
+        if leaf.validator == "type":
+            word = _describe_types(leaf.validator_value)
+        elif leaf.validator == "pattern":
+            word = f"a string matching {leaf.validator_value}"
+        else:
+            continue
+        if word not in words:
+            words.append(word)
+    return " or ".join(words) if words else f"valid: {error.message}"
 
 
 def schema_problems(validator: Draft202012Validator, instance: Any) -> list[Problem]:

@@ -148,6 +148,8 @@ class Outgoing:
     media_type: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
     payload: Any = None
+    # A handler's decision in a few words, journaled for the inspector.
+    decision: dict[str, Any] | None = None
 
     @classmethod
     def json(cls, payload: Any, status: int) -> "Outgoing":

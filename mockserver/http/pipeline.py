@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockserver.backend.clock import format_timestamp
-from mockserver.backend.handlers import Call, Context, Document
+from mockserver.backend.handlers import Call, Context, Document, Reply
 from mockserver.backend.rules import RuleBroken
 from mockserver.backend.sessions import SessionContexts
 from mockserver.config import MAX_BODY_BYTES, Settings
@@ -35,8 +35,8 @@ from mockserver.http.hosts import HostPolicy
 from mockserver.http.logs import RequestLog
 from mockserver.http.prefer import forced_response, read_preferences
 from mockserver.http.printable import printable
-from mockserver.http.router import Route, Router
-from mockserver.http.secrets import masked_headers, masked_query
+from mockserver.http.router import Admission, Route, Router
+from mockserver.http.secrets import masked_body, masked_headers, masked_query
 from mockserver.state.sessions import SESSION_HEADER
 
 logger = logging.getLogger("mockserver")
@@ -70,12 +70,20 @@ def read_json_body(operation: Operation, incoming: Incoming) -> Any:
 
 
 def handle(
-    route: Route, context: Context, incoming: Incoming, path_params: dict[str, str]
+    route: Route,
+    context: Context,
+    incoming: Incoming,
+    path_params: dict[str, str],
+    admit: Admission | None = None,
 ) -> Outgoing:
-    """One matched, authenticated request through validation and its handler."""
+    """One matched, authenticated request through its admission (what of the
+    caller's check needs the session: the management key's rate limit),
+    validation and its handler."""
+    operation = route.operation
+    if admit is not None:
+        admit(context)
     preferences = read_preferences(incoming.header("Prefer"), incoming.query)
     incoming.preferred_delay_ms = preferences.delay_ms
-    operation = route.operation
     if preferences.forces_response:
         # The spec's answer instead of the handler's: nothing is validated or changed.
         forced_status, forced_body = forced_response(operation, preferences, route.spec)
@@ -83,17 +91,53 @@ def handle(
         outgoing.headers.append(("Preference-Applied", preferences.applied()))
         return outgoing
     query = parse_query(operation.query_parameters, incoming.query)
-    body = read_json_body(operation, incoming) if operation.body_validator is not None else None
     try:
-        result = route.handler(context, Call(body=body, path_params=path_params, query=query))
+        body = read_json_body(operation, incoming) if operation.body_validator is not None else None
+    except ApiError as refused:
+        if route.plain_refusals:
+            return plain_refusal(refused)
+        raise
+    call = Call(
+        body=body,
+        path_params=path_params,
+        query=query,
+        header=incoming.header,
+        peer=incoming.environ.get("REMOTE_ADDR"),
+    )
+    try:
+        result = route.handler(context, call)
     except RuleBroken as broken:
         raise ApiError.single(400, broken.message, field=f"/{broken.field}") from None
     if isinstance(result, Document):
-        outgoing = Outgoing(route.success_status, result.content, result.media_type)
+        status = result.status or route.success_status
+        outgoing = Outgoing(status, result.content, result.media_type)
+    elif isinstance(result, Reply):
+        outgoing = Outgoing.json(result.payload, result.status)
+        outgoing.decision = result.decision
     else:
         outgoing = Outgoing.json(result, route.success_status)
     if preferences.delay_ms is not None:
         outgoing.headers.append(("Preference-Applied", preferences.applied()))
+    return outgoing
+
+
+# The words of the gateway's framework (axum's JSON extractor) for each refusal.
+_PLAIN_REFUSALS = {
+    415: "Expected request with `Content-Type: application/json`",
+    400: "Failed to parse the request body as JSON",
+    413: "Failed to buffer the request body: length limit exceeded",
+    422: "Failed to deserialize the JSON body into the target type",
+}
+
+
+def plain_refusal(refused: ApiError) -> Outgoing:
+    """A refused body as the gateway answers it: plain text, not the envelope
+    (the problems found are named after the framework's words)."""
+    text = _PLAIN_REFUSALS.get(refused.status, "Request failed")
+    details = [problem.detail or problem.message for problem in refused.problems]
+    if refused.status == 422:
+        text += ": " + "; ".join(details)
+    outgoing = Outgoing(refused.status, text.encode("utf-8"), "text/plain; charset=utf-8")
     return outgoing
 
 
@@ -118,23 +162,32 @@ def journal_entry(
         # Secrets are found by name (http/secrets.py), in headers and query alike.
         "query": masked_query(incoming.query),
         "headers": masked_headers(incoming.headers()),
-        "body": body[:JOURNAL_BODY_LIMIT].decode("utf-8", errors="replace") if body else None,
+        "body": (
+            masked_body(body[:JOURNAL_BODY_LIMIT].decode("utf-8", errors="replace"))
+            if body
+            else None
+        ),
         "status": outgoing.status,
         "operation_id": operation_id,
         "errors": outgoing.errors,
         "duration_ms": round(duration_ms, 3),
+        # What the handler decided, for the inspector's row (the gateway's check).
+        "decision": outgoing.decision,
     }
 
 
 @dataclass(frozen=True)
 class Pages:
     """The pages for people, served by another WSGI app (Flask): which paths
-    are theirs, and which methods each answers. Handed in rather than imported
-    so that the pipeline knows nothing of the tooling above it."""
+    are theirs, which methods each answers, and which API calls are a page's
+    own (the usage view's polling: answered as any call, but, like the pages,
+    not journalled, logged or delayed). Handed in rather than imported so that
+    the pipeline knows nothing of the tooling above it."""
 
     app: WsgiApp
     owns: Callable[[str], bool]
     methods: Callable[[str], list[str] | None]
+    calls: Callable[[Incoming], bool]
 
 
 class Pipeline:
@@ -173,7 +226,7 @@ class Pipeline:
                 return self._serve_page(incoming, start_response)
             route, outgoing = self._respond(incoming, cors, tooling)
         outgoing.headers += cors.headers_for(incoming)
-        if not tooling:
+        if not tooling and not self._pages.calls(incoming):
             self._delay(incoming)
             operation_id = route.operation.operation_id if route is not None else None
             self._record(incoming, outgoing, operation_id, started)
@@ -216,12 +269,12 @@ class Pipeline:
             incoming.session = session
             route, path_params = self._router.match(incoming.method, incoming.path)
             # Before the session is made: a caller without a key makes none.
-            route.authenticate(incoming.header("Authorization"))
+            admit = route.authenticate(incoming.header("Authorization"), incoming.path)
             context = self._contexts.context(session)
             if tooling:  # a restore holds the gate: it must not wait for itself
-                return route, handle(route, context, incoming, path_params)
+                return route, handle(route, context, incoming, path_params, admit)
             with context.store.database.shared_gate():
-                return route, handle(route, context, incoming, path_params)
+                return route, handle(route, context, incoming, path_params, admit)
         except ApiError as error:
             return route, Outgoing.error(error)
         except Exception:

@@ -13,12 +13,18 @@ from dataclasses import dataclass
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, MapAdapter, Rule
 
-from mockserver.backend.handlers import Handler
+from mockserver.backend.handlers import Context, Handler
 from mockserver.contract.errors import ApiError
 from mockserver.contract.spec import Operation, Spec, SpecError
 
-# Raises ApiError(401) unless the Authorization header (None if absent) may call.
-Authenticator = Callable[[str | None], None]
+# What remains of a caller's check once its session is known: raises
+# ApiError(429) when the management key is over its limit in that session.
+Admission = Callable[[Context], None]
+# Raises ApiError(401) unless the Authorization header (None if absent) may
+# call the path (the second argument); run before the request's session is
+# made (a caller without a key makes none), so what needs the session is
+# given back as the Admission (None: nothing left to check).
+Authenticator = Callable[[str | None, str], Admission | None]
 
 _PATH_PARAMETER = re.compile(r"\{([^}/]+)\}")
 
@@ -51,6 +57,9 @@ class Route:
     spec: Spec
     authenticate: Authenticator
     success_status: int
+    # Refusals of the body (415, 400, 422) in plain text, as the gateway's
+    # framework sends them, instead of the error envelope.
+    plain_refusals: bool = False
 
 
 class Router:
@@ -65,8 +74,12 @@ class Router:
         spec: Spec,
         handlers: dict[str, Handler],
         authenticate: Authenticator,
+        *,
+        prefix: str = "",
+        plain_refusals: bool = False,
     ) -> None:
-        """One route per operation of ``spec``; each needs a handler."""
+        """One route per operation of ``spec``; each needs a handler. ``prefix``
+        is put before every path of the spec (the gateway's are under /gateway)."""
         for operation in spec.operations:
             handler = handlers.get(operation.operation_id)
             if handler is None:
@@ -74,11 +87,11 @@ class Router:
                     f"{spec.source}: no handler for operationId {operation.operation_id!r}"
                 )
             self._routes[operation.operation_id] = Route(
-                operation, handler, spec, authenticate, success_status(operation)
+                operation, handler, spec, authenticate, success_status(operation), plain_refusals
             )
             self._map.add(
                 Rule(
-                    werkzeug_rule(operation.path),
+                    werkzeug_rule(prefix + operation.path),
                     endpoint=operation.operation_id,
                     methods=[operation.method],
                 )

@@ -8,8 +8,12 @@ substrings, keeps ``monkey`` and ``keyword`` readable. One predicate serves
 headers, query parameters and whatever else comes to need it.
 """
 
+import json
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mockserver.state.sessions import SESSION_HEADER
 
 # Words that, anywhere in a name, say its value is a credential.
 SECRET_WORDS = frozenset(
@@ -33,6 +37,11 @@ SECRET_WORDS = frozenset(
         "token",
     }
 )
+# Names with a secret word that carry none, by exact name (any case): the
+# session header names a test's session, which the journal and the
+# inspector show and filter by ("session" stays a secret word: a session
+# cookie or session token is a credential).
+NOT_SECRET_NAMES = frozenset({SESSION_HEADER.lower()})
 MASK = "••••"
 # Word boundaries: anything not a letter or digit, and a lower-to-upper case change.
 _SEPARATOR = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
@@ -45,6 +54,8 @@ def name_words(name: str) -> list[str]:
 
 def is_secret_name(name: str) -> bool:
     """Whether a header or parameter called ``name`` carries a credential."""
+    if name.lower() in NOT_SECRET_NAMES:
+        return False
     words = name_words(name)
     # "apikey", "authtoken", "clientsecret": a secret word written as one with another.
     joined = "".join(words)
@@ -76,3 +87,45 @@ def masked_query(query: Mapping[str, str]) -> dict[str, str]:
         name: mask_secret(value, keep_scheme=False) if is_secret_name(name) else value
         for name, value in query.items()
     }
+
+
+# An API key as the backend makes them ({prefix}_ and 43 characters of URL-safe
+# base64): masked wherever it appears in a body that is not JSON.
+_KEY_SHAPED = re.compile(r"[A-Za-z0-9]+_[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+# Objects whose ``value`` is a credential (the gateway's principal).
+_CREDENTIAL_HOLDERS = frozenset({"principal"})
+
+
+def _masked_value(value: Any) -> Any:
+    return mask_secret(value, keep_scheme=False) if isinstance(value, str) else MASK
+
+
+def _masked_json(value: Any, holder: bool = False) -> Any:
+    if isinstance(value, dict):
+        return {
+            name: (
+                _masked_value(item)
+                if is_secret_name(name) or (holder and name == "value")
+                else _masked_json(item, name in _CREDENTIAL_HOLDERS)
+            )
+            for name, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked_json(item) for item in value]
+    return value
+
+
+def masked_body(text: str) -> str:
+    """A request body with its secrets masked: in JSON, every value named as a
+    secret (``secret``, ``api_key``...) and a principal's ``value``; in
+    anything else (or JSON that does not parse), whatever looks like a key."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return _KEY_SHAPED.sub(lambda found: mask_secret(found.group(0)), text)
+    masked = _masked_json(parsed)
+    if masked == parsed:
+        return _KEY_SHAPED.sub(lambda found: mask_secret(found.group(0)), text)
+    return _KEY_SHAPED.sub(
+        lambda found: mask_secret(found.group(0)), json.dumps(masked, ensure_ascii=False)
+    )

@@ -1,4 +1,5 @@
-"""Where apps and rate-limit schemes live: an embedded SQLite database.
+"""Where apps, rate-limit schemes, API keys (keys.py) and rate-limit
+counters (counters.py) live: an embedded SQLite database.
 
 SQLite (the standard library's sqlite3) keeps one file that several worker
 processes can share (database.py): every write is one transaction, so a
@@ -23,7 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.contract.jsontext import to_json
+from mockserver.state import clock_offset, counters, keys
+from mockserver.state.clock_offset import ClockOffset
+from mockserver.state.counters import Counters
 from mockserver.state.database import SharedSqlite
+from mockserver.state.keys import KeyStore
 
 App = dict[str, Any]
 Scheme = dict[str, Any]
@@ -73,6 +78,12 @@ CREATE TABLE IF NOT EXISTS scheme_rules (
 # Columns of ``apps`` other than ``body``, kept so that queries need not parse JSON.
 _APP_COLUMNS = ("id", "app_slug", "is_active", "rate_limit_scheme_slug", "deleted_at")
 _SCHEME_COLUMNS = ("slug", "id", "name", "description", "created_at", "updated_at")
+# Timestamps keep 0, 3 or 6 sub-second digits (clock.py), so their text does
+# not sort by time: this pads a column's value to 6 digits for ORDER BY.
+_SORTABLE = (
+    "CASE WHEN instr({0}, '.') = 0 THEN substr({0}, 1, 19) || '.000000Z'"
+    " ELSE substr({0}, 1, length({0}) - 1) || substr('000000', 1, 27 - length({0})) || 'Z' END"
+)
 
 
 class SlugTaken(Exception):
@@ -116,12 +127,16 @@ class Store:
         probed for another program's tables (1.4 ms of a session's 2 ms start)."""
         self._db = SharedSqlite(path, durable=durable)
         self.path = self._db.path
+        self.keys = KeyStore(self._db)
+        self.counters = Counters(self._db)
+        # Moved by POST /__admin/clock; load() puts it back to 0.
+        self.clock_offset = ClockOffset(self._db)
         # Shared with what must commit in the same transactions (the audit).
         self.database = self._db
         try:
             if not made_here:
                 self._refuse_foreign_database()
-            self._db.connection().executescript(_TABLES)
+            self._db.connection().executescript(_TABLES + keys.TABLES + counters.TABLES)
             version = self._meta("schema_version")
             if version is None:
                 self._set_meta("schema_version", SCHEMA_VERSION)
@@ -191,8 +206,17 @@ class Store:
             db.execute("INSERT INTO machines (machine_id) VALUES (?)", (machine_id,))
         return machine_id
 
-    def load(self, schemes: Iterable[Scheme], apps: Iterable[App], *, only_if_new: bool) -> bool:
-        """Forget every app and scheme and load these instead, in one transaction.
+    def load(
+        self,
+        schemes: Iterable[Scheme],
+        apps: Iterable[App],
+        app_keys: Iterable[tuple[dict[str, Any], str, str, int]] = (),
+        *,
+        only_if_new: bool,
+    ) -> bool:
+        """Forget every app, scheme, key and counter, and load these instead, in
+        one transaction; the clock goes back to where the server started.
+        ``app_keys`` are (key, app id, secret hash, created µs).
 
         With ``only_if_new``, a state that was loaded before is kept (several
         processes may start on one new file at once: one of them loads it).
@@ -203,12 +227,16 @@ class Store:
             if only_if_new and self._meta("seeded"):
                 return False
             db.execute("DELETE FROM apps")
+            db.execute("DELETE FROM api_keys")
+            db.execute("DELETE FROM counters")
+            self._set_meta(clock_offset.KEY, 0)
             db.execute("DELETE FROM scheme_rules")
             db.execute("DELETE FROM schemes")
             for scheme in schemes:
                 self._insert_scheme(db, scheme)
             for app in apps:
                 self._insert_app(db, app)
+            keys.load_keys(db, app_keys)
             self._set_meta("seeded", 1)
             self._schemes_changed()
         return True
@@ -274,7 +302,8 @@ class Store:
         """Replace a live app by ``change(app)``, in one transaction.
 
         Returns None when there is no such app; an exception raised by
-        ``change`` leaves the app as it was.
+        ``change`` leaves the app as it was. A new rate_limit_scheme_slug is
+        written on all the app's keys too, as the backend does.
         """
         with self._db.transaction() as db:
             row = db.execute(
@@ -282,7 +311,12 @@ class Store:
             ).fetchone()
             if row is None:
                 return None
-            updated = change(json.loads(row[1]))
+            current = json.loads(row[1])
+            updated = change(current)
+            if updated["rate_limit_scheme_slug"] != current["rate_limit_scheme_slug"]:
+                keys.rename_scheme(
+                    db, updated["id"], updated["rate_limit_scheme_slug"], updated["updated_at"]
+                )
             db.execute(
                 "UPDATE apps SET is_active = ?, rate_limit_scheme_slug = ?, deleted_at = ?,"
                 " body = ? WHERE seq = ?",
@@ -328,7 +362,7 @@ class Store:
         where, params = ("WHERE slug = ?", (slug,)) if slug is not None else ("", ())
         rows = db.execute(
             f"SELECT {', '.join(_SCHEME_COLUMNS)} FROM schemes {where}"
-            " ORDER BY updated_at DESC, seq DESC",
+            f" ORDER BY {_SORTABLE.format('updated_at')} DESC, seq DESC",
             params,
         ).fetchall()
         rules: dict[str, list[dict[str, Any]]] = {row[0]: [] for row in rows}

@@ -8,12 +8,14 @@ Each acts on the session its request named (``ctx.session``; the pipeline
 picked the context), except the listing and dropping of sessions.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from mockserver import __version__
-from mockserver.backend.clock import format_timestamp
+from mockserver.backend.clock import ShiftedClock, format_timestamp, parse_timestamp
 from mockserver.backend.handlers import Call, Context, Document, Handler
+from mockserver.backend.ids import require_id_time
 from mockserver.contract.errors import ApiError
 from mockserver.state import snapshots
 from mockserver.state.journal import FILTERS
@@ -116,6 +118,32 @@ def delete_snapshot(ctx: Context, call: Call) -> None:
         raise _no_snapshot(name)
 
 
+def clock_now(ctx: Context, call: Call) -> dict[str, Any]:
+    return {"now": ctx.now()}
+
+
+def move_clock(ctx: Context, call: Call) -> dict[str, Any]:
+    """Move the session's clock offset (shared by the workers, kept in the
+    session's state) so that every worker reads the new instant in it."""
+    clock = ctx.clock
+    assert isinstance(clock, ShiftedClock), "the app factory shifts every clock"
+    field = "/advance_seconds" if "advance_seconds" in call.body else "/now"
+    try:
+        if field == "/now":
+            target = parse_timestamp(call.body["now"])
+        else:
+            target = clock.now() + timedelta(seconds=call.body["advance_seconds"])
+        require_id_time(target)
+    except OverflowError:
+        raise ApiError.single(
+            400, "advance_seconds moves the clock past any date", field=field
+        ) from None
+    except ValueError as error:
+        raise ApiError.single(400, str(error), field=field) from None
+    ctx.store.clock_offset.set(clock.offset_to(target))
+    return {"now": format_timestamp(clock.now())}
+
+
 def openapi_document(ctx: Context, call: Call) -> Document:
     return Document(ADMIN_SPEC_PATH.read_bytes(), "application/yaml")
 
@@ -133,4 +161,6 @@ ADMIN_HANDLERS: dict[str, Handler] = {
     "adminRestoreSnapshot": restore_snapshot,
     "adminDeleteSnapshot": delete_snapshot,
     "adminOpenApi": openapi_document,
+    "adminGetClock": clock_now,
+    "adminMoveClock": move_clock,
 }

@@ -92,7 +92,7 @@ class MockServer:
         url = self.url(f"/__admin/{endpoint}")
         if params:
             url += f"?{urllib.parse.urlencode(params)}"
-        data = json.dumps(body).encode() if body is not None else None
+        data = None if body is None else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(url, data=data, method=http_method)
         if data is not None:
             request.add_header("Content-Type", "application/json")
@@ -141,6 +141,21 @@ class MockServer:
             path=path,
             status=status,
         )["count"]
+
+    def now(self) -> str:
+        """The session's time (RFC 3339), as every worker reads it."""
+        return self._admin("GET", "clock")["now"]
+
+    def advance(self, seconds: float) -> str:
+        """Move the session's clock by ``seconds`` (fractional; negative moves
+        it back), for every worker, frozen or not; returns the new time. Each
+        session has its own clock: other tests' sessions do not move.
+        Rate-limit windows follow it. reset() puts it back."""
+        return self._admin("POST", "clock", {"advance_seconds": seconds})["now"]
+
+    def set_time(self, instant: str) -> str:
+        """Move the session's clock to ``instant`` (RFC 3339 with an offset)."""
+        return self._admin("POST", "clock", {"now": instant})["now"]
 
     def reset(self) -> None:
         """State back to the fixtures and an empty journal."""

@@ -1,4 +1,5 @@
-"""Pages for people: interactive API docs (/docs) and the request inspector.
+"""Pages for people: interactive API docs (/docs), the request inspector
+(/__inspector) and the usage view of the gateway's audit (/__usage).
 
 Registered by the app factory; both read what the server already has (the
 spec being served, the admin journal) and need nothing from the network:
@@ -37,6 +38,7 @@ from mockserver.config import Settings
 from mockserver.contract.errors import ApiError
 from mockserver.contract.jsontext import to_json
 from mockserver.contract.spec import HTTP_METHODS, Spec
+from mockserver.http.exchange import Incoming
 from mockserver.http.printable import printable
 from mockserver.http.router import spec_methods
 
@@ -44,7 +46,14 @@ logger = logging.getLogger("mockserver")
 
 DOCS_PREFIX = "/docs"
 INSPECTOR_PREFIX = "/__inspector"
-UI_PREFIXES = (DOCS_PREFIX, INSPECTOR_PREFIX)
+USAGE_PREFIX = "/__usage"
+UI_PREFIXES = (DOCS_PREFIX, INSPECTOR_PREFIX, USAGE_PREFIX)
+# The usage view polls the audit endpoints every 2 s. Those reads are API
+# calls like any other, but the page's, not the developer's: marked with this
+# header (static/usage.js), they are left out of the journal, the log and
+# --delay, as the pages are, so that the inspector beside it keeps showing
+# the developer's own calls.
+PAGE_CALL_HEADER = "X-Mockserver-Page"
 
 _UI_DIR = Path(__file__).resolve().parent
 _STATIC_DIR = _UI_DIR / "static"
@@ -57,9 +66,10 @@ _DOCS_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'"
 )
-# The inspector renders request data as text nodes; this policy is the second
-# line of defence should that ever slip: no inline script can run.
-_INSPECTOR_CSP = (
+# The inspector and the usage view render request and audit data as text
+# nodes; this policy is the second line of defence should that ever slip: no
+# inline script can run, and nothing but this origin is loaded or called.
+_OWN_FILES_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'"
 )
@@ -68,6 +78,11 @@ _INSPECTOR_CSP = (
 def is_ui_path(path: str) -> bool:
     """Whether ``path`` belongs to these pages (and so is not an API call to journal)."""
     return any(path == prefix or path.startswith(prefix + "/") for prefix in UI_PREFIXES)
+
+
+def is_page_call(incoming: Incoming) -> bool:
+    """Whether an API call is the usage view's own (see :data:`PAGE_CALL_HEADER`)."""
+    return incoming.header(PAGE_CALL_HEADER) == "usage"
 
 
 def docs_document(document: dict[str, Any], origin: str) -> dict[str, Any]:
@@ -173,9 +188,21 @@ def _docs_blueprint(spec: Spec, context: Context) -> Blueprint:
 
 def _inspector_blueprint() -> Blueprint:
     def page() -> Response:
-        return _page(render_template("inspector.html"), _INSPECTOR_CSP)
+        return _page(render_template("inspector.html"), _OWN_FILES_CSP)
 
     return _page_blueprint("mockserver_inspector", INSPECTOR_PREFIX, page)
+
+
+def _usage_blueprint(context: Context) -> Blueprint:
+    """The usage view reads the Wacht API's own audit endpoints, as a console
+    would, with the dev key the docs page uses: same origin, same policy as
+    the inspector (it draws its chart itself, as SVG, so nothing else loads)."""
+
+    def page() -> Response:
+        html = render_template("usage.html", dev_key=context.fixtures.default_key)
+        return _page(html, _OWN_FILES_CSP)
+
+    return _page_blueprint("mockserver_usage", USAGE_PREFIX, page)
 
 
 def register_ui(app: Flask, spec: Spec, context: Context, settings: Settings) -> None:
@@ -186,6 +213,7 @@ def register_ui(app: Flask, spec: Spec, context: Context, settings: Settings) ->
     """
     app.register_blueprint(_docs_blueprint(spec, context))
     app.register_blueprint(_inspector_blueprint())
+    app.register_blueprint(_usage_blueprint(context))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
 

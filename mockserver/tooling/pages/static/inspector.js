@@ -197,8 +197,20 @@ function formatDuration(ms) {
   return ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(0)} ms`;
 }
 
+/** A gateway check's decision: allowed, or why not and which rule blocked it. */
+function decisionText(decision) {
+  if (decision.allowed) {
+    return element("span", "decision allowed", "allowed");
+  }
+  const rule = decision.blocked_rule ? ` (${decision.blocked_rule})` : "";
+  return element("span", "decision refused", `refused: ${decision.reason ?? "?"}${rule}`);
+}
+
 /** Each error of a refused request: its message and what it is about. */
 function errorList(entry) {
+  if (entry.decision) {
+    return decisionText(entry.decision);
+  }
   if (entry.status < 400) {
     return "";
   }
@@ -277,6 +289,7 @@ function showDetails(entry) {
     ...detailsField("Headers", masked(entry.headers), true),
     ...detailsField("Body", entry.body, true),
     ...detailsField("Errors", entry.errors, true),
+    ...(entry.decision ? detailsField("Decision", entry.decision, true) : []),
   );
   view.details.hidden = false;
 }

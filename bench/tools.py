@@ -1,0 +1,69 @@
+"""The tools the benchmark drives: wrk (apt) and Prism (npm, pinned, into bench/.cache)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from bench.base import CACHE, PRISM_BIN, PRISM_PACKAGE, PRISM_VERSION, BenchError
+
+
+def ensure_wrk() -> str:
+    """Path of wrk; installed with apt-get when missing and running as root."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise BenchError("wrk is missing: install it with `sudo apt-get install -y wrk`")
+    print("wrk is missing: installing it with apt-get...", flush=True)
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+        except OSError as error:
+            raise BenchError(f"wrk is missing and apt-get cannot run: {error}") from None
+        if done.returncode != 0:
+            raise BenchError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+    found = shutil.which("wrk")
+    if not found:
+        raise BenchError("apt-get installed wrk but it is not on PATH")
+    return found
+
+
+def _installed_prism_version() -> str | None:
+    manifest = CACHE / "node_modules" / PRISM_PACKAGE / "package.json"
+    try:
+        return str(json.loads(manifest.read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def ensure_prism() -> Path:
+    """Prism's command, installed quietly into bench/.cache (git-ignored) if needed.
+
+    A cache of its own, rather than a global install, so that the benchmark
+    always measures the pinned version and leaves nothing else behind.
+    """
+    if PRISM_BIN.exists() and _installed_prism_version() == PRISM_VERSION:
+        return PRISM_BIN
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BenchError("npm is missing (Prism is installed with it): apt-get install -y npm")
+    print(f"installing {PRISM_PACKAGE}@{PRISM_VERSION} into {CACHE}...", flush=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    command = [
+        npm,
+        "install",
+        "--prefix",
+        str(CACHE),
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        f"{PRISM_PACKAGE}@{PRISM_VERSION}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not PRISM_BIN.exists():
+        raise BenchError(f"npm install of Prism failed:\n{done.stdout}{done.stderr}")
+    return PRISM_BIN

@@ -1,0 +1,146 @@
+"""Where API keys live: a table of the shared SQLite file beside the apps.
+
+A key belongs to an app by the app's id, not its slug: a deleted app's slug
+may be taken again, and the new app must not inherit the old one's keys.
+Only the secret's SHA-256 is kept (a column, never in the key's body), and
+it is unique, so the gateway finds a key by the hash of what it is shown.
+"""
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from mockserver.contract.jsontext import to_json
+from mockserver.state.database import SharedSqlite
+
+Key = dict[str, Any]
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    app_id TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    is_active INTEGER NOT NULL,
+    created_us INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS api_keys_by_app ON api_keys (app_id, created_us);
+"""
+
+
+class SecretTaken(Exception):
+    """Another key already has this secret (only fixtures or a broken RNG can do it)."""
+
+
+def _dump(value: Any) -> str:
+    return to_json(value).decode("utf-8")
+
+
+def insert_key(
+    db: sqlite3.Connection, key: Key, *, app_id: str, secret_hash: str, created_us: int
+) -> None:
+    try:
+        db.execute(
+            "INSERT INTO api_keys (id, app_id, secret_hash, is_active, created_us, body)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (key["id"], app_id, secret_hash, key["is_active"], created_us, _dump(key)),
+        )
+    except sqlite3.IntegrityError as error:
+        if "secret_hash" in str(error):
+            raise SecretTaken(key["id"]) from None
+        raise
+
+
+def _write(db: sqlite3.Connection, key: Key) -> None:
+    db.execute(
+        "UPDATE api_keys SET is_active = ?, body = ? WHERE id = ?",
+        (key["is_active"], _dump(key), key["id"]),
+    )
+
+
+def rename_scheme(db: sqlite3.Connection, app_id: str, slug: str | None, updated_at: str) -> None:
+    """An app's new rate_limit_scheme_slug, written on all its keys (in the
+    app update's transaction)."""
+    rows = db.execute("SELECT body FROM api_keys WHERE app_id = ?", (app_id,)).fetchall()
+    for (body,) in rows:
+        key = json.loads(body)
+        _write(db, {**key, "rate_limit_scheme_slug": slug, "updated_at": updated_at})
+
+
+class KeyStore:
+    """The keys' table, reached through the store's shared database."""
+
+    def __init__(self, db: SharedSqlite) -> None:
+        self._db = db
+
+    def insert(self, key: Key, *, app_id: str, secret_hash: str, created_us: int) -> None:
+        with self._db.write_lock() as db:
+            insert_key(db, key, app_id=app_id, secret_hash=secret_hash, created_us=created_us)
+
+    def list(self, app_id: str, *, include_inactive: bool) -> list[Key]:
+        """The app's keys, newest created first."""
+        where = "" if include_inactive else " AND is_active = 1"
+        rows = (
+            self._db.connection()
+            .execute(
+                f"SELECT body FROM api_keys WHERE app_id = ?{where}"
+                " ORDER BY created_us DESC, seq DESC",
+                (app_id,),
+            )
+            .fetchall()
+        )
+        return [json.loads(row[0]) for row in rows]
+
+    def change(self, app_id: str, key_id: str, change: Callable[[Key], Key]) -> Key | None:
+        """Replace the app's key by ``change(key)`` in one transaction; None if
+        the app has no such key. An exception from ``change`` changes nothing."""
+        with self._db.transaction() as db:
+            row = db.execute(
+                "SELECT body FROM api_keys WHERE id = ? AND app_id = ?", (key_id, app_id)
+            ).fetchone()
+            if row is None:
+                return None
+            updated = change(json.loads(row[0]))
+            _write(db, updated)
+        return updated
+
+    def replace(
+        self,
+        app_id: str,
+        key_id: str,
+        successor: Callable[[Key], tuple[Key, Key, str, int]],
+    ) -> Key | None:
+        """Rotation, in one transaction: ``successor(old)`` gives the old key as
+        it becomes, the new key, the new secret's hash and its creation time in
+        microseconds. None if the app has no such key."""
+        with self._db.transaction() as db:
+            row = db.execute(
+                "SELECT body FROM api_keys WHERE id = ? AND app_id = ?", (key_id, app_id)
+            ).fetchone()
+            if row is None:
+                return None
+            retired, new_key, secret_hash, created_us = successor(json.loads(row[0]))
+            _write(db, retired)
+            insert_key(db, new_key, app_id=app_id, secret_hash=secret_hash, created_us=created_us)
+        return new_key
+
+    def find(self, secret_hash: str) -> tuple[Key, dict[str, Any]] | None:
+        """The key with this secret's hash and its app (deleted or not), in one read."""
+        row = (
+            self._db.connection()
+            .execute(
+                "SELECT k.body, a.body FROM api_keys k JOIN apps a ON a.id = k.app_id"
+                " WHERE k.secret_hash = ?",
+                (secret_hash,),
+            )
+            .fetchone()
+        )
+        return None if row is None else (json.loads(row[0]), json.loads(row[1]))
+
+
+def load_keys(db: sqlite3.Connection, keys: Iterable[tuple[Key, str, str, int]]) -> None:
+    """Fixture keys as (key, app id, secret hash, created µs), in the load's transaction."""
+    for key, app_id, secret_hash, created_us in keys:
+        insert_key(db, key, app_id=app_id, secret_hash=secret_hash, created_us=created_us)
