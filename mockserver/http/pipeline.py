@@ -269,7 +269,11 @@ class Pipeline:
             incoming.session = session
             route, path_params = self._router.match(incoming.method, incoming.path)
             # Before the session is made: a caller without a key makes none.
-            admit = route.authenticate(incoming.header("Authorization"), incoming.path)
+            admit = (
+                None
+                if route.operation.public
+                else route.authenticate(incoming.header("Authorization"), incoming.path)
+            )
             context = self._contexts.context(session)
             if tooling:  # a restore holds the gate: it must not wait for itself
                 return route, handle(route, context, incoming, path_params, admit)
