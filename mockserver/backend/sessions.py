@@ -3,10 +3,12 @@
 A request names its session with the ``X-Mockserver-Session`` header; none
 means the default session, the server's own state. A named session is a
 context of its own over a store of its own (state/sessions.py): the same
-fixtures, clock, journal and id source, its own store and whatever lives in
-it. The id source is shared on purpose: one snowflake generator per process,
-with its machine id claimed in the default state, so ids are unique across
-sessions as across processes.
+fixtures, journal and id source, its own store and whatever lives in it (apps,
+schemes, keys, counters, audit) and its own clock (the server's, moved by the
+offset kept in its store). The id source is shared on purpose: one
+snowflake generator per process, with its machine id claimed in the default
+state (and the default clock), so ids are unique across sessions as across
+processes.
 """
 
 from collections.abc import Callable
@@ -21,6 +23,14 @@ MAX_SESSIONS_OPTION = "--max-sessions"
 SESSION_TTL_OPTION = "--session-ttl"
 # A header value longer than this is cut in the message.
 _SHOWN_NAME_LIMIT = 80
+# A new session is a copy of a template seeded once (its demo audit history
+# drawn as of the template's time, backend/demo.py): with a running clock it
+# is seeded again once it is older than this, so that a session's history
+# ends at most this long before the session began. Seeding takes 50 to 200
+# ms (the history's rows), a copy 2 ms: a minute keeps nearly every creation
+# a copy, and is well under the history's own spacing (250 checks a day, one
+# every six minutes). With --freeze-time the template is never stale.
+TEMPLATE_MAX_AGE_SECONDS = 60.0
 
 
 def _seed(context: Context) -> None:
@@ -40,6 +50,7 @@ class SessionContexts:
         ttl_seconds: float,
         max_sessions: int,
         durable: bool,
+        clock_is_frozen: bool = False,
     ) -> None:
         """``for_store(default, name, path)`` is the default context for session
         ``name``, with everything that lives in a store swapped for a store at ``path``."""
@@ -53,6 +64,7 @@ class SessionContexts:
             seed=_seed,
             durable=durable,
             forget=default.journal.clear,
+            template_max_age_seconds=None if clock_is_frozen else TEMPLATE_MAX_AGE_SECONDS,
         )
 
     def is_name(self, text: str) -> bool:

@@ -96,6 +96,7 @@ def build_sessions(settings: Settings, context: Context, admin_spec: Spec) -> Se
         ttl_seconds=settings.session_ttl_seconds,
         max_sessions=settings.max_sessions,
         durable=not settings.state_is_temporary,
+        clock_is_frozen=settings.frozen_time is not None,
     )
 
 

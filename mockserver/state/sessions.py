@@ -119,8 +119,15 @@ class Sessions(Generic[T]):
         durable: bool = True,
         clock: Callable[[], float] = time.time,
         forget: Callable[[str], None] = lambda name: None,
+        template_max_age_seconds: float | None = None,
     ) -> None:
+        """``template_max_age_seconds``: a new session is a copy of a seeded
+        template, and what the seeding wrote as of its time (the demo audit
+        history) is that old in the copy; past this age (wall time, as the
+        TTL) the template is seeded again. None: never (a frozen clock)."""
         self.root = root
+        self._template_max_age = template_max_age_seconds
+        self._template_made = 0.0
         # Told the name of each session dropped or expired (its journal entries go).
         self._forget = forget
         self._durable = durable
@@ -249,7 +256,16 @@ class Sessions(Generic[T]):
 
     def _seeded_template(self) -> Path:
         """This worker's seeded file that new sessions are copies of."""
+        stale = (
+            self._template_max_age is not None
+            and self._clock() - self._template_made > self._template_max_age
+        )
+        if stale and self._template is not None:
+            # Called with the registry locked (get): no copy of it is under way.
+            self._remove_files(self._template)
+            self._template = None
         if self._template is None or not self._template.exists():
+            self._template_made = self._clock()
             path = self.root / "templates" / f"{os.getpid()}-{uuid.uuid4().hex}.sqlite3"
             path.parent.mkdir(exist_ok=True)
             self._remove_orphaned_templates(path.parent)
