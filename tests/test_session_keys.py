@@ -31,14 +31,20 @@ PER_SECOND = 20
 
 
 def send(
-    base_url: str, method: str, path: str, body: Any = None, *, session: str | None = None
+    base_url: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    session: str | None = None,
+    key: str = KEY,
 ) -> tuple[int, Any]:
     """One request, answered and checked against its document; a plain-text
     answer (the gateway's refusals) is given back as text."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(base_url + path, data=data, method=method)
     if not path.startswith("/gateway/"):
-        request.add_header("Authorization", f"Bearer {KEY}")
+        request.add_header("Authorization", f"Bearer {key}")
     if data is not None:
         request.add_header("Content-Type", "application/json")
     if session is not None:
@@ -114,6 +120,15 @@ def test_a_limit_reached_in_one_session_does_not_block_another(server: str) -> N
     assert fresh["allowed"] is True
     per_second = next(state for state in fresh["rate_limits"] if state["rule"] == "20/1s")
     assert per_second["remaining"] == PER_SECOND - 1
+
+
+def test_the_management_keys_limit_is_counted_in_each_session(server: str) -> None:
+    # sk_test_limited (the fixtures' deployment): five calls a minute per path.
+    def list_apps(session: str) -> int:
+        return send(server, "GET", "/api-auth/apps", session=session, key="sk_test_limited")[0]
+
+    assert [list_apps("managed-a") for _ in range(6)] == [200] * 5 + [429]
+    assert list_apps("managed-b") == 200
 
 
 def test_the_clock_moves_only_in_its_session_and_reset_puts_it_back(server: str) -> None:
@@ -196,3 +211,25 @@ def test_a_restore_brings_back_keys_counters_and_the_clock(server: str) -> None:
     again = [check(server, first["secret"], session)[1] for _ in range(2)]
     assert again[0]["allowed"] is True and again[0]["rate_limits"][0]["remaining"] == 0
     assert again[1]["allowed"] is False and again[1]["blocked_rule"] == "3/3600s"
+
+
+def test_the_journal_shows_the_session_header_and_still_masks_secrets(server: str) -> None:
+    """ "session" is a secret word (a session cookie or token is a credential),
+    but the session header names a test's session: exempt by its exact name."""
+    request = urllib.request.Request(server + "/api-auth/apps/journalled", method="GET")
+    request.add_header("Authorization", f"Bearer {KEY}")
+    request.add_header("X-Mockserver-Session", "journalled")
+    request.add_header("X-Session-Token", "a-session-credential")
+    with pytest.raises(urllib.error.HTTPError) as answered:
+        urllib.request.urlopen(request, timeout=60)
+    refused = answered.value
+    assert refused.code == 404
+    path = "/api-auth/apps/journalled"
+    assert_conforms("GET", path, refused.code, refused.headers, json.loads(refused.read()))
+    status, journal = send(server, "GET", "/__admin/requests", session="journalled")
+    assert status == 200
+    (entry,) = journal["requests"]
+    headers = {name.lower(): value for name, value in entry["headers"].items()}
+    assert headers["x-mockserver-session"] == "journalled"
+    assert "a-session-credential" not in json.dumps(entry)
+    assert headers["x-session-token"].startswith("••••")

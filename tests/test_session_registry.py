@@ -103,3 +103,33 @@ def test_a_killed_workers_template_is_removed_by_the_next_one(tmp_path: Path) ->
     registry(tmp_path, clock).get("first")
     assert not orphan.exists() and not Path(f"{orphan}-wal").exists()
     assert len(list(folder.glob("*.sqlite3"))) == 1  # this worker's own
+
+
+def test_the_template_is_seeded_again_once_older_than_its_max_age(tmp_path: Path) -> None:
+    """What seeding writes as of its time (the demo audit history) is as old
+    in every copy: past the max age, new sessions copy a newly seeded one."""
+    clock = Clock()
+    seeded_at: list[float] = []
+
+    def seed(store: Store) -> None:
+        store.load([], [], only_if_new=False)
+        seeded_at.append(clock.now)
+
+    sessions = Sessions(
+        tmp_path / "sessions",
+        ttl_seconds=3600,
+        max_sessions=10,
+        open_session=lambda _name, path: Store(path, durable=False, made_here=True),
+        seed=seed,
+        clock=clock,
+        template_max_age_seconds=60,
+    )
+    sessions.get("first")
+    clock.now += 60
+    sessions.get("second")  # a copy of the same template
+    assert seeded_at == [1_000_000.0]
+    clock.now += 1
+    sessions.get("third")
+    assert seeded_at == [1_000_000.0, 1_000_061.0]
+    # The stale template's file is gone: one template per worker.
+    assert len(list((tmp_path / "sessions" / "templates").glob("*.sqlite3"))) == 1
