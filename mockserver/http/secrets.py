@@ -40,8 +40,9 @@ SECRET_WORDS = frozenset(
 # Names with a secret word that carry none, by exact name (any case): the
 # session header names a test's session, which the journal and the
 # inspector show and filter by ("session" stays a secret word: a session
-# cookie or session token is a credential).
-NOT_SECRET_NAMES = frozenset({SESSION_HEADER.lower()})
+# cookie or session token is a credential). And an app's key_prefix (a
+# create's body): the start every key of the app shares, in every answer.
+NOT_SECRET_NAMES = frozenset({SESSION_HEADER.lower(), "key_prefix"})
 MASK = "••••"
 # Word boundaries: anything not a letter or digit, and a lower-to-upper case change.
 _SEPARATOR = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
