@@ -406,3 +406,12 @@ def test_changes_through_the_api_apply_at_once(frozen: ContractClient) -> None:
     rules = {"rules": [{"unit": "minute", "duration": 1, "max_requests": 5}]}
     assert frozen.patch("/api-auth/rate-limit-schemes/live-scheme", json=rules).status_code == 200
     assert check(frozen, secret).get_json()["allowed"] is True
+
+
+def test_an_audit_of_size_0_is_off_and_the_gateway_still_decides() -> None:
+    client = started(ContractClient(create_app(Settings(audit_size=0))))
+    assert check(client).get_json()["allowed"] is True
+    denied = check(client, required_permissions=["nope"]).get_json()
+    assert (denied["allowed"], denied["reason"]) == (False, "permission_denied")
+    logs = client.get("/api-auth/apps/billing-sync/audit/logs?limit=1000").get_json()
+    assert logs["data"] == []  # not even the demo history

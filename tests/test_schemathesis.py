@@ -38,9 +38,6 @@ schema = served(default_spec_path())
 
 @schema.parametrize()
 def test_api_conforms_to_openapi_yaml(case: schemathesis.Case) -> None:
-    # Each case starts from the fixtures: no case sees another's creates, so a
-    # create that repeats an earlier case's slug is not a 409 (schemathesis.toml).
-    schema.app.extensions["mockserver"].load_fixtures()
     case.call_and_validate()
 
 

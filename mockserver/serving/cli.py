@@ -168,10 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--audit-size",
-        type=_positive,
+        type=_non_negative,
         default=100_000,
         metavar="N",
-        help="keep at most N audit rows of gateway checks, the oldest go first (default 100000)",
+        help="keep at most N audit rows of gateway checks, the oldest go first"
+        " (default 100000; 0 turns the audit off)",
     )
     admin_token = serve.add_mutually_exclusive_group()
     admin_token.add_argument(

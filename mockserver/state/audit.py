@@ -4,7 +4,8 @@ The rows live in the state's database, beside the keys and the counters, so
 that a gateway check writes its row in the transaction that counts it
 (:meth:`AuditLog.write` takes that transaction's connection): a check that
 was answered is never missing from the audit, and every worker sees the
-same rows. The table is bounded: past ``size`` rows, the first written go.
+same rows. The table is bounded: past ``size`` rows, the first written go;
+a size of 0 turns the audit off (the benchmark compares the gateway both ways).
 
 Time is kept as integer microseconds since the Unix epoch (``at_us``), which
 orders and buckets exactly; the row as it is answered is kept as JSON.
@@ -94,13 +95,17 @@ class AuditLog:
 
     def write(self, db: sqlite3.Connection, row: AuditRow, at_us: int) -> None:
         """Add ``row`` inside the caller's transaction ``db``, dropping the
-        first-written rows beyond :attr:`size`."""
+        first-written rows beyond :attr:`size`. A size of 0 keeps none."""
+        if not self.size:
+            return
         cursor = db.execute(_INSERT, _values(row, at_us))
         if cursor.lastrowid is not None and cursor.lastrowid > self.size:
             db.execute("DELETE FROM audit WHERE seq <= ?", (cursor.lastrowid - self.size,))
 
     def write_many(self, rows: Iterable[tuple[AuditRow, int]]) -> None:
         """Add rows in a transaction of their own (the demo history)."""
+        if not self.size:
+            return
         with self._db.transaction() as db:
             db.executemany(_INSERT, (_values(row, at_us) for row, at_us in rows))
             (newest,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()
