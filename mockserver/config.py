@@ -47,6 +47,10 @@ class Settings:
     log_format: str = "text"
     # Reload the spec and fixtures when their files change (the state is kept).
     watch: bool = False
+    # Named sessions (X-Mockserver-Session): dropped after this many idle
+    # seconds, and at most this many live at once.
+    session_ttl_seconds: float = 3600.0
+    max_sessions: int = 100
 
     def to_json(self) -> str:
         """Settings for a worker process, which gets them through its environment."""

@@ -71,11 +71,13 @@ def assert_conforms(method: str, path: str, status: int, headers: Any, body: Any
     path = path.split("?")[0]
     if path.startswith(GATEWAY_PREFIX):
         spec, path = gateway_contract(), path.removeprefix(GATEWAY_PREFIX[:-1])
-    if status == 403 and _names_a_refused_header(body):
+    if _names_a_refused_header(status, body):
         # Refused before routing, whatever the path (README, "Statuses and
         # errors"): a Host the server does not answer, or a page of another
-        # origin calling the admin API or the pages. No operation is involved,
-        # as with 404 and 405; the envelope names the header at fault.
+        # origin calling the admin API or the pages (403); a session header
+        # that names no session (400), or a new session beyond --max-sessions
+        # (429). No operation is involved, as with 404 and 405; the envelope
+        # names the header at fault.
         _validate(contract(), "/components/schemas/ErrorEnvelope", body)
         return
     templates = [t for t in spec.document["paths"] if _template_matches(t, path)]
@@ -120,13 +122,20 @@ def assert_conforms(method: str, path: str, status: int, headers: Any, body: Any
         _validate(spec, f"{pointer}/content/{escape_pointer_token(media_type)}/schema", body)
 
 
-def _names_a_refused_header(body: Any) -> bool:
+_REFUSED_HEADERS = {
+    403: ("Host", "Origin"),
+    400: ("X-Mockserver-Session",),
+    429: ("X-Mockserver-Session",),
+}
+
+
+def _names_a_refused_header(status: int, body: Any) -> bool:
     errors = body.get("errors") if isinstance(body, dict) else None
     return (
         isinstance(errors, list)
         and len(errors) == 1
         and isinstance(errors[0], dict)
-        and errors[0].get("parameter") in ("Host", "Origin")
+        and errors[0].get("parameter") in _REFUSED_HEADERS.get(status, ())
     )
 
 

@@ -172,6 +172,30 @@ def test_inspector_shows_why_a_request_was_refused(
     tab.assert_no_problems()
 
 
+def test_inspector_shows_each_requests_session_and_filters_by_it(
+    tab: Tab, playwright_api: ModuleType, server: RunningServer, admin: Admin
+) -> None:
+    expect = playwright_api.expect
+    for session in ("inspected-a", "inspected-b"):
+        headers = {"X-Mockserver-Session": session}
+        assert call_api(server, "GET", f"{APPS}/{session}", headers=headers).status_code == 404
+    assert call_api(server, "GET", f"{APPS}/in-the-default").status_code == 404
+    tab.page.goto(f"{server.base_url}/__inspector#token={ADMIN_TOKEN}")
+    rows = tab.page.locator("#requests tbody tr").filter(has_text=f"{APPS}/")
+    expect(rows).to_have_count(3)  # every session's, each naming its own
+    expect(rows.filter(has_text="/inspected-a").locator("td.session")).to_have_text("inspected-a")
+    expect(rows.filter(has_text="/in-the-default").locator("td.session")).to_have_text("default")
+
+    tab.page.locator("#session-filter").select_option("inspected-b")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(f"{APPS}/inspected-b")
+    tab.page.locator("#session-filter").select_option(label="Default session")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(f"{APPS}/in-the-default")
+    tab.screenshot("inspector_session_filter")
+    tab.assert_no_problems()
+
+
 def test_inspector_shows_each_gateway_decision_and_no_secret(
     tab: Tab, playwright_api: ModuleType, server: RunningServer, admin: Admin
 ) -> None:

@@ -90,6 +90,9 @@ def test_the_command_line_wins_over_variables(monkeypatch: pytest.MonkeyPatch) -
         ("MOCKSERVER_FREEZE_TIME", "yesterday"),
         ("MOCKSERVER_LOG_FORMAT", "xml"),
         ("MOCKSERVER_WATCH", "maybe"),
+        ("MOCKSERVER_SESSION_TTL", "soon"),
+        ("MOCKSERVER_SESSION_TTL", "0s"),
+        ("MOCKSERVER_MAX_SESSIONS", "0"),
         ("MOCKSERVER_ADMIN_TOKEN_FILE", "/nonexistent/admin-token"),
     ],
 )

@@ -65,6 +65,67 @@ def test_a_failing_user_test_fails(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(failed=1)
 
 
+PARALLEL_EXAMPLE = EXAMPLE.with_name("test_parallel_example.py")
+
+
+def test_the_parallel_example_shares_one_server_between_xdist_workers(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_parallel=PARALLEL_EXAMPLE.read_text())
+    seen = pytester.path / "servers.txt"
+    # Beside the example: each test notes the server and the session it was given.
+    pytester.makeconftest(
+        f"""
+        import os, pytest
+
+        @pytest.fixture(autouse=True)
+        def note_server(mockserver):
+            with open({str(seen)!r}, "a") as notes:
+                notes.write(f"{{os.environ['PYTEST_XDIST_WORKER']}} "
+                            f"{{mockserver.base_url}} {{mockserver.session}}\\n")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    result.assert_outcomes(passed=10)
+    notes = [line.split() for line in seen.read_text().splitlines()]
+    assert len(notes) == 10
+    assert len({worker for worker, _url, _session in notes}) == 2
+    assert len({url for _worker, url, _session in notes}) == 1  # one server for both
+    assert len({session for _worker, _url, session in notes}) == 10  # a session each
+
+
+def test_reset_isolation_keeps_one_world_reset_before_each_test(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\nmockserver_isolation = reset\n")
+    pytester.makepyfile(
+        test_reset="""
+        import json, urllib.request
+
+        def create(mockserver, slug):
+            request = urllib.request.Request(
+                mockserver.url("/api-auth/apps"), method="POST",
+                data=json.dumps({"app_slug": slug, "name": "n", "key_prefix": "k"}).encode(),
+                # No session header: a client that cannot send one.
+                headers={"Authorization": f"Bearer {mockserver.key}",
+                         "Content-Type": "application/json"})
+            with urllib.request.urlopen(request) as response:
+                return response.status
+
+        def test_first(mockserver):
+            assert mockserver.session is None
+            assert create(mockserver, "again") == 200
+            assert mockserver.count(operation="createApiAuthApp") == 1
+
+        def test_second(mockserver):
+            assert mockserver.count(operation="createApiAuthApp") == 0
+            assert create(mockserver, "again") == 200  # the reset removed the first one
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
 def test_advance_moves_the_servers_clock(pytester: pytest.Pytester) -> None:
     pytester.makeini(
         """

@@ -44,6 +44,10 @@ class Context:
     # Runs after the fixtures were loaded into the state (the demo audit
     # history, backend/demo.py, wired by the app factory).
     after_load: "Callable[[Context], None] | None" = None
+    # The session this context serves (None: the default one), and every
+    # session of the server (backend/sessions.py; None when not wired).
+    session: str | None = None
+    sessions: Any = None
 
     def now(self) -> str:
         return format_timestamp(self.clock.now())

@@ -22,7 +22,10 @@ from urllib.parse import urlsplit
 from mockserver.contract.errors import ApiError, Problem
 from mockserver.http.exchange import Incoming, Outgoing
 
-DEFAULT_ALLOWED_HEADERS = "Authorization, Content-Type, Prefer"
+# Asked for in a preflight, the requested headers are allowed as they come;
+# this list answers a preflight that names none. X-Mockserver-Session picks
+# a session (state/sessions.py), which a browser test sends too.
+DEFAULT_ALLOWED_HEADERS = "Authorization, Content-Type, Prefer, X-Mockserver-Session"
 # Readable by the page's script beyond the CORS-safelisted response headers.
 EXPOSED_HEADERS = "Allow, Content-Length, Preference-Applied, Retry-After"
 PREFLIGHT_MAX_AGE = "600"

@@ -63,6 +63,8 @@ class Incoming:
         self._body_error: ApiError | None = None
         # Latency asked for with ``Prefer: delay``, once the pipeline has read it.
         self.preferred_delay_ms: int | None = None
+        # The session the request named (None: the default), once the pipeline has read it.
+        self.session: str | None = None
 
     def header(self, name: str) -> str | None:
         key = name.upper().replace("-", "_")

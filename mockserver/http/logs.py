@@ -3,6 +3,8 @@
 ``text`` (the default) is coloured when standard output is a terminal and
 ``NO_COLOR`` is not set; ``json`` writes one object per line; ``off`` writes
 nothing (for benchmarks and noisy CI logs; the journal still records).
+A request of a named session (X-Mockserver-Session) says so: ``session``
+in JSON (null for the default one), ``[name]`` after the time in text.
 """
 
 import json
@@ -42,6 +44,7 @@ class RequestLog:
                 json.dumps(
                     {
                         "time": entry["time"],
+                        "session": entry.get("session"),
                         "method": entry["method"],
                         "path": entry["path"],
                         "status": entry["status"],
@@ -57,7 +60,9 @@ class RequestLog:
             if self.colour:
                 status = f"{_COLOURS.get(entry['status'] // 100, '')}{status}{_RESET}"
             method, path = printable(entry["method"]), printable(entry["path"])
-            line = f"{entry['time'][11:23]} {method} {path} {status} "
+            session = entry.get("session")
+            where = f" [{session}]" if session else ""  # a name is letters, digits, - _ .
+            line = f"{entry['time'][11:23]}{where} {method} {path} {status} "
             line += f"{entry['duration_ms']:.1f}ms"
             if entry["status"] >= 400 and entry["errors"]:
                 line += f"  {printable(_first_error(entry))}"

@@ -24,6 +24,7 @@ from typing import Any
 from mockserver.backend.clock import format_timestamp
 from mockserver.backend.handlers import Call, Context, Document, Reply
 from mockserver.backend.rules import RuleBroken
+from mockserver.backend.sessions import SessionContexts
 from mockserver.config import MAX_BODY_BYTES, Settings
 from mockserver.contract.errors import ApiError
 from mockserver.contract.spec import Operation
@@ -34,8 +35,9 @@ from mockserver.http.hosts import HostPolicy
 from mockserver.http.logs import RequestLog
 from mockserver.http.prefer import forced_response, read_preferences
 from mockserver.http.printable import printable
-from mockserver.http.router import Route, Router
+from mockserver.http.router import Admission, Route, Router
 from mockserver.http.secrets import masked_body, masked_headers, masked_query
+from mockserver.state.sessions import SESSION_HEADER
 
 logger = logging.getLogger("mockserver")
 
@@ -68,12 +70,18 @@ def read_json_body(operation: Operation, incoming: Incoming) -> Any:
 
 
 def handle(
-    route: Route, context: Context, incoming: Incoming, path_params: dict[str, str]
+    route: Route,
+    context: Context,
+    incoming: Incoming,
+    path_params: dict[str, str],
+    admit: Admission | None = None,
 ) -> Outgoing:
-    """One matched request through authentication, validation and its handler."""
+    """One matched, authenticated request through its admission (what of the
+    caller's check needs the session: the management key's rate limit),
+    validation and its handler."""
     operation = route.operation
-    if not operation.public:
-        route.authenticate(incoming.header("Authorization"), incoming.path)
+    if admit is not None:
+        admit(context)
     preferences = read_preferences(incoming.header("Prefer"), incoming.query)
     incoming.preferred_delay_ms = preferences.delay_ms
     if preferences.forces_response:
@@ -137,12 +145,18 @@ def plain_refusal(refused: ApiError) -> Outgoing:
 
 
 def journal_entry(
-    incoming: Incoming, outgoing: Outgoing, operation_id: str | None, at: str, duration_ms: float
+    incoming: Incoming,
+    outgoing: Outgoing,
+    operation_id: str | None,
+    at: str,
+    duration_ms: float,
+    session: str | None = None,
 ) -> dict[str, Any]:
     """What a request was and what it got, with secrets masked (``body`` as text)."""
     body = incoming.body_if_readable()
     return {
         "time": at,
+        "session": session,
         "method": incoming.method,
         "path": incoming.path,
         # Secrets are found by name (http/secrets.py), in headers and query alike.
@@ -183,13 +197,14 @@ class Pipeline:
     def __init__(
         self,
         router: Router,
-        context: Context,
+        contexts: SessionContexts,
         settings: Settings,
         cors: CorsPolicy,
         pages: Pages,
     ) -> None:
         self._router = router
-        self._context = context
+        self._contexts = contexts
+        self._context = contexts.default
         self._cors = cors
         self._tooling_cors = cors.for_tooling()
         self._hosts = HostPolicy(settings.allowed_hosts)
@@ -209,7 +224,7 @@ class Pipeline:
         if outgoing is None:
             if self._pages.owns(incoming.path) and incoming.method != "OPTIONS":
                 return self._serve_page(incoming, start_response)
-            route, outgoing = self._respond(incoming, cors)
+            route, outgoing = self._respond(incoming, cors, tooling)
         outgoing.headers += cors.headers_for(incoming)
         if not tooling and not self._pages.calls(incoming):
             self._delay(incoming)
@@ -237,7 +252,9 @@ class Pipeline:
 
         return self._pages.app(incoming.environ, start_with_cors)
 
-    def _respond(self, incoming: Incoming, cors: CorsPolicy) -> tuple[Route | None, Outgoing]:
+    def _respond(
+        self, incoming: Incoming, cors: CorsPolicy, tooling: bool
+    ) -> tuple[Route | None, Outgoing]:
         route = None
         try:
             if incoming.method == "OPTIONS":
@@ -247,8 +264,21 @@ class Pipeline:
                     else self._router.methods_for
                 )
                 return None, cors.preflight(incoming, methods_for(incoming.path))
+            # Named before routing: a bad name is the 400 whatever the path.
+            session = self._contexts.named(incoming.header(SESSION_HEADER))
+            incoming.session = session
             route, path_params = self._router.match(incoming.method, incoming.path)
-            return route, handle(route, self._context, incoming, path_params)
+            # Before the session is made: a caller without a key makes none.
+            admit = (
+                None
+                if route.operation.public
+                else route.authenticate(incoming.header("Authorization"), incoming.path)
+            )
+            context = self._contexts.context(session)
+            if tooling:  # a restore holds the gate: it must not wait for itself
+                return route, handle(route, context, incoming, path_params, admit)
+            with context.store.database.shared_gate():
+                return route, handle(route, context, incoming, path_params, admit)
         except ApiError as error:
             return route, Outgoing.error(error)
         except Exception:
@@ -272,7 +302,9 @@ class Pipeline:
         try:
             at = format_timestamp(self._context.clock.now())
             duration_ms = (time.perf_counter() - started) * 1000
-            entry = journal_entry(incoming, outgoing, operation_id, at, duration_ms)
+            entry = journal_entry(
+                incoming, outgoing, operation_id, at, duration_ms, incoming.session
+            )
             self._context.journal.record(entry)
             self._log.write(entry)
         except Exception:  # the journal must never cost a client its answer

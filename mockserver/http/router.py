@@ -13,13 +13,18 @@ from dataclasses import dataclass
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, MapAdapter, Rule
 
-from mockserver.backend.handlers import Handler
+from mockserver.backend.handlers import Context, Handler
 from mockserver.contract.errors import ApiError
 from mockserver.contract.spec import Operation, Spec, SpecError
 
+# What remains of a caller's check once its session is known: raises
+# ApiError(429) when the management key is over its limit in that session.
+Admission = Callable[[Context], None]
 # Raises ApiError(401) unless the Authorization header (None if absent) may
-# call the path (the second argument), or 429 when the key is over its limit.
-Authenticator = Callable[[str | None, str], None]
+# call the path (the second argument); run before the request's session is
+# made (a caller without a key makes none), so what needs the session is
+# given back as the Admission (None: nothing left to check).
+Authenticator = Callable[[str | None, str], Admission | None]
 
 _PATH_PARAMETER = re.compile(r"\{([^}/]+)\}")
 

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from mockserver.state.sessions import SESSION_HEADER
+
 # Words that, anywhere in a name, say its value is a credential.
 SECRET_WORDS = frozenset(
     {
@@ -38,6 +40,11 @@ SECRET_WORDS = frozenset(
 # A last word that names something about a secret rather than the secret:
 # ``key_prefix``, ``key_id``, ``key_name`` and ``token_type`` are readable.
 DESCRIPTOR_WORDS = frozenset({"id", "ids", "name", "prefix", "slug", "type"})
+# Names with a secret word that carry none, by exact name (any case): the
+# session header names a test's session, which the journal and the
+# inspector show and filter by ("session" stays a secret word: a session
+# cookie or session token is a credential).
+NOT_SECRET_NAMES = frozenset({SESSION_HEADER.lower()})
 MASK = "••••"
 # Word boundaries: anything not a letter or digit, and a lower-to-upper case change.
 _SEPARATOR = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
@@ -50,6 +57,8 @@ def name_words(name: str) -> list[str]:
 
 def is_secret_name(name: str) -> bool:
     """Whether a header or parameter called ``name`` carries a credential."""
+    if name.lower() in NOT_SECRET_NAMES:
+        return False
     words = name_words(name)
     if words and words[-1] in DESCRIPTOR_WORDS:
         return False

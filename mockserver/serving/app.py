@@ -10,18 +10,24 @@ building its routes took a third of a worker's start-up.
 
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mockserver.backend.clock import ShiftedClock
 from mockserver.backend.gateway import GATEWAY_HANDLERS, GATEWAY_PREFIX, limit_management_call
 from mockserver.backend.handlers import Context
 from mockserver.backend.operations import OPERATIONS
+from mockserver.backend.sessions import SessionContexts
 from mockserver.config import Settings
 from mockserver.contract.spec import Spec
 from mockserver.http.auth import authenticate, authenticate_admin
 from mockserver.http.cors import CorsPolicy
 from mockserver.http.pipeline import Pages, Pipeline
-from mockserver.http.router import Router, spec_methods
+from mockserver.http.router import Admission, Router, spec_methods
 from mockserver.serving.context import Loaded, build_context, load, machine_id_from
+from mockserver.state.audit import AuditLog
+from mockserver.state.store import Store
 from mockserver.tooling.admin import ADMIN_HANDLERS
 from mockserver.tooling.ui_paths import is_page_call, is_ui_path
 
@@ -36,13 +42,13 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 def _router(settings: Settings, loaded: Loaded, context: Context) -> Router:
     router = Router()
     keys, clock = context.fixtures.api_keys, context.clock
-    router.add(
-        loaded.spec,
-        OPERATIONS,
-        lambda header, path: limit_management_call(
-            context, authenticate(header, keys, clock), path
-        ),
-    )
+
+    def management_caller(header: str | None, path: str) -> Admission:
+        key = authenticate(header, keys, clock)
+        # Counted in the request's session: its counters are its own.
+        return lambda session: limit_management_call(session, key, path)
+
+    router.add(loaded.spec, OPERATIONS, management_caller)
     # The gateway authenticates no caller; its refusals of a body are plain text.
     router.add(
         loaded.gateway_spec,
@@ -51,7 +57,7 @@ def _router(settings: Settings, loaded: Loaded, context: Context) -> Router:
         prefix=GATEWAY_PREFIX,
         plain_refusals=True,
     )
-    if loaded.admin_spec is not None:
+    if settings.admin_enabled:
         token = settings.admin_token
         router.add(
             loaded.admin_spec,
@@ -61,17 +67,53 @@ def _router(settings: Settings, loaded: Loaded, context: Context) -> Router:
     return router
 
 
+def session_context(default: Context, name: str, path: Path, settings: Settings) -> Context:
+    """The context of session ``name``: the default one with everything that
+    lives in the store's database (the audit too) over the store at ``path``."""
+    store = Store(path, durable=not settings.state_is_temporary, made_here=True)
+    # The session's clock: the server's, moved by the session's own offset.
+    assert isinstance(default.clock, ShiftedClock)
+    return replace(
+        default,
+        store=store,
+        audit=AuditLog(store.database, settings.audit_size),
+        clock=ShiftedClock(default.clock.base, store.clock_offset.read),
+        session=name,
+    )
+
+
+def build_sessions(settings: Settings, loaded: Loaded) -> SessionContexts:
+    """The default session and the named ones, kept in a folder beside the
+    state (so with --state they, and the snapshots, outlive a restart; a
+    temporary state takes them along)."""
+    context = build_context(settings, loaded.spec, loaded.fixtures)
+    # The admin API's document names what a session name may be (even with --no-admin).
+    name_schema = loaded.admin_spec.component_validator("SessionName")
+    return SessionContexts(
+        context,
+        Path(f"{context.store.path}.sessions"),
+        for_store=lambda default, name, path: session_context(default, name, path, settings),
+        name_is_valid=name_schema.is_valid,
+        ttl_seconds=settings.session_ttl_seconds,
+        max_sessions=settings.max_sessions,
+        durable=not settings.state_is_temporary,
+        clock_is_frozen=settings.frozen_time is not None,
+    )
+
+
 def _cors(settings: Settings) -> CorsPolicy:
     return CorsPolicy(frozenset(settings.cors_origins or ()) or None)
 
 
-def _pages_app(settings: Settings, spec: Spec, context: Context) -> "Flask":
+def _pages_app(settings: Settings, spec: Spec, sessions: SessionContexts) -> "Flask":
     from flask import Flask
 
     from mockserver.tooling.pages import register_ui
 
+    context = sessions.default
     app = Flask("mockserver")
     app.extensions["mockserver"] = context
+    app.extensions["mockserver.sessions"] = sessions
     app.extensions["mockserver.contract.spec"] = spec
     register_ui(app, spec, context, settings)
     return app
@@ -92,12 +134,12 @@ def create_app(settings: Settings | None = None) -> "Flask":
     """
     settings = settings or Settings()
     loaded = load(settings)
-    context = build_context(settings, loaded.spec, loaded.fixtures)
-    router = _router(settings, loaded, context)
-    app = _pages_app(settings, loaded.spec, context)
+    sessions = build_sessions(settings, loaded)
+    router = _router(settings, loaded, sessions.default)
+    app = _pages_app(settings, loaded.spec, sessions)
     pages = Pages(app.wsgi_app, is_ui_path, _page_methods(app), is_page_call)
     # Flask's documented way to put WSGI in front of it; Flask stays the app.
-    app.wsgi_app = Pipeline(router, context, settings, _cors(settings), pages)  # type: ignore[method-assign]
+    app.wsgi_app = Pipeline(router, sessions, settings, _cors(settings), pages)  # type: ignore[method-assign]
     return app
 
 
@@ -127,11 +169,11 @@ def create_worker_app(settings: Settings, loaded: Loaded | None = None) -> Pipel
     (and Flask) are built on first use; from ``loaded`` when the settings check
     already read it (serving/boot.py)."""
     loaded = loaded or load(settings)
-    context = build_context(settings, loaded.spec, loaded.fixtures)
-    pages = _PagesOnFirstUse(lambda: _pages_app(settings, loaded.spec, context))
+    sessions = build_sessions(settings, loaded)
+    pages = _PagesOnFirstUse(lambda: _pages_app(settings, loaded.spec, sessions))
     return Pipeline(
-        _router(settings, loaded, context),
-        context,
+        _router(settings, loaded, sessions.default),
+        sessions,
         settings,
         _cors(settings),
         Pages(pages, is_ui_path, pages.methods, is_page_call),

@@ -80,7 +80,7 @@ def _check(settings: Settings) -> tuple[str, str, bytes]:
     trace("check: state ready")
     context.store.close()
     context.journal.close()
-    admin = loaded.admin_spec.document if loaded.admin_spec is not None else None
+    admin = loaded.admin_spec.document
     documents = pickle.dumps(
         (loaded.spec.document, loaded.gateway_spec.document, admin, loaded.fixtures), protocol=5
     )
@@ -140,7 +140,7 @@ def worker_app_loader(settings: Settings, checked: Checked) -> Callable[[], Any]
         loaded = Loaded(
             Spec(document, source=str(settings.spec_path), checked=True),
             Spec(gateway, source=str(gateway_spec_path()), checked=True),
-            Spec(admin, source=str(ADMIN_SPEC_PATH), checked=True) if admin is not None else None,
+            Spec(admin, source=str(ADMIN_SPEC_PATH), checked=True),
             fixtures,
         )
         app = worker_app(settings, loaded)

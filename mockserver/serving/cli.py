@@ -173,6 +173,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="reload the spec and fixtures when they change, keeping the state",
     )
     serve.add_argument(
+        "--session-ttl",
+        type=options.duration,
+        default=3600.0,
+        metavar="DURATION",
+        help="drop a session (X-Mockserver-Session) idle this long, e.g. 90s, 30m (default 1h)",
+    )
+    serve.add_argument(
+        "--max-sessions",
+        type=options.positive,
+        default=100,
+        metavar="N",
+        help="at most N sessions at once; one more is a 429 (default 100)",
+    )
+    serve.add_argument(
         "--state",
         type=Path,
         default=None,
@@ -255,6 +269,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         delay_ms=args.delay,
         log_format=args.log_format,
         watch=args.watch,
+        session_ttl_seconds=args.session_ttl,
+        max_sessions=args.max_sessions,
     )
 
 

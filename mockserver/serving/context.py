@@ -38,18 +38,19 @@ def machine_id_from(seed: int | None) -> int:
 @dataclass(frozen=True)
 class Loaded:
     """What the settings are checked against, read once: the Wacht spec, the
-    gateway's, the admin API's (None with ``--no-admin``) and the fixtures."""
+    gateway's, the admin API's (read even with ``--no-admin``: it names what a
+    session name may be) and the fixtures."""
 
     spec: Spec
     gateway_spec: Spec
-    admin_spec: Spec | None
+    admin_spec: Spec
     fixtures: Fixtures
 
 
 def load(settings: Settings) -> Loaded:
     """Read and check the spec and the fixtures: SpecError or FixtureError."""
     spec = load_spec(settings.spec_path)
-    admin_spec = load_spec(ADMIN_SPEC_PATH) if settings.admin_enabled else None
+    admin_spec = load_spec(ADMIN_SPEC_PATH)
     fixtures = load_fixtures(settings.fixtures_dir, spec)
     return Loaded(spec, load_spec(gateway_spec_path()), admin_spec, fixtures)
 

@@ -137,3 +137,20 @@ def allowed_host(text: str) -> str:
             f"not a host name: {text!r} (give it without scheme or port, e.g. demo.example.com)"
         )
     return name
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``1h`` or ``2d`` (more than 0)."""
+    number, unit = text.strip(), "s"
+    if number[-1:].lower() in _DURATION_UNITS:
+        number, unit = number[:-1], number[-1].lower()
+    try:
+        seconds = float(number) * _DURATION_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration like 90s, 30m or 1h: {text!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return seconds

@@ -4,8 +4,11 @@ The WSGI callable below stands in front of the Flask app. A watcher thread
 (watchfiles: inotify/FSEvents through Rust's ``notify``, the watcher uvicorn
 and others use) is told of every change; it then builds a new app from the
 same settings and swaps it in, so no request ever waits for a reload or
-polls the disk. The state lives in the state file, so it is kept. A broken
-edit keeps the last good app serving and says what is wrong, once per edit.
+polls the disk. The state lives in the state file, so it is kept, but a
+scheme or demo app edited in the fixtures is put into it (and into every
+session's) unless it was changed through the API (backend/refresh.py); the
+log says what was applied and what was kept. A broken edit keeps the last
+good app serving and says what is wrong, once per edit.
 
 The spec's folder is watched (not the file: editors often save by renaming
 a new file over the old one, which ends a watch on the file itself), without
@@ -23,6 +26,7 @@ import watchfiles
 from flask import Flask
 
 from mockserver.backend.fixtures import FixtureError
+from mockserver.backend.refresh import apply_fixture_edits
 from mockserver.config import Settings
 from mockserver.contract.spec import SpecError
 from mockserver.state.store import StoreError
@@ -114,10 +118,25 @@ class ReloadingApp:
 
     def _swap(self, new_app: Flask) -> None:
         old_context = self.app.extensions["mockserver"]
+        applied = self._apply_fixture_edits(old_context.fixtures, new_app)
         self.app = new_app
         print("mockserver: reloaded openapi.yaml and fixtures", flush=True)
+        for line in applied:
+            print(f"mockserver: --watch: {line}", flush=True)
         old_context.store.close()
         old_context.journal.close()
+        old_context.sessions.close()
+
+    @staticmethod
+    def _apply_fixture_edits(old_fixtures: Any, new_app: Flask) -> list[str]:
+        """Edited schemes and apps into the default session and every live one."""
+        context = new_app.extensions["mockserver"]
+        now = context.now()
+        applied = apply_fixture_edits(old_fixtures, context.fixtures, context, now)
+        for name, session in new_app.extensions["mockserver.sessions"].registry.each_live():
+            lines = apply_fixture_edits(old_fixtures, context.fixtures, session, now)
+            applied += [f"session {name}: {line}" for line in lines]
+        return applied
 
     @staticmethod
     def _say(message: str) -> None:

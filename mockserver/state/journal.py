@@ -4,6 +4,10 @@ Entries live in a small SQLite file of their own, so that every worker
 process writes to, and the admin API reads from, one journal. It is bounded:
 past ``size`` entries the oldest are dropped, so a long run cannot exhaust
 memory or disk. A size of 0 turns it off.
+
+One journal holds every session's requests (state/sessions.py), each row
+naming its session ('' for the default one): it is read per session, or
+whole by the inspector, and cleared per session.
 """
 
 import json
@@ -16,14 +20,16 @@ from mockserver.state.database import SharedSqlite
 
 # seq is an entry's id, which must never repeat within a journal. Without
 # AUTOINCREMENT a new row gets the largest seq plus one, so the newest row is
-# never deleted: trimming keeps the last ``size`` rows, and clearing keeps the
-# newest one and hides it with everything older behind ``cleared.through``.
+# never deleted: trimming keeps the last ``size`` rows, and clearing a session
+# keeps the newest row and hides it, with the session's older ones, behind
+# that session's ``cleared.through``.
 # That saves the sqlite_sequence update of every request: Journal.record
 # 71 -> 63 us in one process, 10,840 -> 12,150 writes/s from two (medians of 9
 # runs of 10,000 each).
 _TABLES = """
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY,
+    session TEXT NOT NULL,
     method TEXT NOT NULL,
     path TEXT NOT NULL,
     status INTEGER NOT NULL,
@@ -31,12 +37,11 @@ CREATE TABLE IF NOT EXISTS journal (
     entry TEXT NOT NULL,
     body TEXT
 );
--- One row; its key makes creating it safe when several workers start at once.
+-- One row per session ever cleared.
 CREATE TABLE IF NOT EXISTS cleared (
-    one INTEGER PRIMARY KEY CHECK (one = 1),
+    session TEXT PRIMARY KEY,
     through INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO cleared (one, through) VALUES (1, 0);
 """
 # Trimming costs a DELETE; doing it every so many entries keeps it off most requests.
 _TRIM_EVERY = 64
@@ -72,9 +77,10 @@ class Journal:
         rest = {name: value for name, value in entry.items() if name != "body"}
         with self._db.write_lock() as db:
             db.execute(
-                "INSERT INTO journal (method, path, status, operation_id, entry, body)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO journal (session, method, path, status, operation_id, entry, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
+                    entry.get("session") or "",
                     entry["method"],
                     entry["path"],
                     entry["status"],
@@ -95,12 +101,17 @@ class Journal:
 
     def _where(self, filters: dict[str, Any]) -> tuple[str, list[Any]]:
         """The filters, within the last ``size`` entries (rows past that wait for
-        the next trim, and must not be seen meanwhile) and after the last clear."""
+        the next trim, and must not be seen meanwhile) and after the last clear
+        of their session. ``session`` (None: the default one) unless ``all_sessions``."""
         clauses = [
             "seq > (SELECT coalesce(max(seq), 0) FROM journal) - ?",
-            "seq > (SELECT through FROM cleared)",
+            "seq > coalesce((SELECT through FROM cleared WHERE cleared.session ="
+            " journal.session), 0)",
         ]
         params: list[Any] = [self.size]
+        if not filters.get("all_sessions"):
+            clauses.append("session = ?")
+            params.append(filters.get("session") or "")
         clauses += [f"{name} = ?" for name in FILTERS if filters.get(name) is not None]
         params += [filters[name] for name in FILTERS if filters.get(name) is not None]
         return " WHERE " + " AND ".join(clauses), params
@@ -129,15 +140,24 @@ class Journal:
         )
         return min(count, self.size)
 
-    def clear(self) -> None:
-        """Forget every entry, but keep the newest row, hidden, so that the next
-        entry's seq (its id) follows it instead of starting again at 1."""
+    def clear(self, session: str | None = None) -> None:
+        """Forget every entry of ``session`` (None: the default one), but keep
+        the newest row of all, hidden, so that the next entry's seq (its id)
+        follows it instead of starting again."""
         if self._db is not None:
+            name = session or ""
             with self._db.transaction() as db:
                 db.execute(
-                    "UPDATE cleared SET through = coalesce((SELECT max(seq) FROM journal), through)"
+                    "INSERT INTO cleared (session, through)"
+                    " VALUES (?, (SELECT coalesce(max(seq), 0) FROM journal))"
+                    " ON CONFLICT (session) DO UPDATE SET through = excluded.through",
+                    (name,),
                 )
-                db.execute("DELETE FROM journal WHERE seq < (SELECT through FROM cleared)")
+                db.execute(
+                    "DELETE FROM journal"
+                    " WHERE session = ? AND seq < (SELECT max(seq) FROM journal)",
+                    (name,),
+                )
 
     def close(self) -> None:
         if self._db is not None:

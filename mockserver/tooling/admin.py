@@ -1,8 +1,11 @@
-"""The admin API (``/__admin/...``): readiness, the request journal, reset.
+"""The admin API (``/__admin/...``): readiness, the request journal, reset,
+sessions and snapshots.
 
 Described by its own OpenAPI document, ``admin_openapi.yaml``, served at
 ``/__admin/openapi.yaml`` and never mixed into the Wacht contract. Handlers
 follow the same rules as the Wacht ones: no HTTP plumbing, no schema.
+Each acts on the session its request named (``ctx.session``; the pipeline
+picked the context), except the listing and dropping of sessions.
 """
 
 from datetime import timedelta
@@ -14,13 +17,18 @@ from mockserver.backend.clock import ShiftedClock, format_timestamp, parse_times
 from mockserver.backend.handlers import Call, Context, Document, Handler
 from mockserver.backend.ids import require_id_time
 from mockserver.contract.errors import ApiError
+from mockserver.state import snapshots
 from mockserver.state.journal import FILTERS
 
 ADMIN_SPEC_PATH = Path(__file__).resolve().parent / "admin_openapi.yaml"
 
 
-def _filters(call: Call) -> dict[str, Any]:
-    return {name: call.query.get(name) for name in FILTERS}
+def _filters(ctx: Context, call: Call) -> dict[str, Any]:
+    return {
+        **{name: call.query.get(name) for name in FILTERS},
+        "session": ctx.session,
+        "all_sessions": call.query.get("all_sessions"),
+    }
 
 
 def health(ctx: Context, call: Call) -> dict[str, Any]:
@@ -28,20 +36,86 @@ def health(ctx: Context, call: Call) -> dict[str, Any]:
 
 
 def list_requests(ctx: Context, call: Call) -> dict[str, Any]:
-    return {"requests": ctx.journal.entries(limit=call.query.get("limit"), **_filters(call))}
+    return {"requests": ctx.journal.entries(limit=call.query.get("limit"), **_filters(ctx, call))}
 
 
 def count_requests(ctx: Context, call: Call) -> dict[str, Any]:
-    return {"count": ctx.journal.count(**_filters(call))}
+    return {"count": ctx.journal.count(**_filters(ctx, call))}
 
 
 def clear_requests(ctx: Context, call: Call) -> None:
-    ctx.journal.clear()
+    ctx.journal.clear(ctx.session)
 
 
 def reset(ctx: Context, call: Call) -> None:
     ctx.load_fixtures()
-    ctx.journal.clear()
+    ctx.journal.clear(ctx.session)
+
+
+# --- sessions ----------------------------------------------------------------------
+
+
+def list_sessions(ctx: Context, call: Call) -> dict[str, Any]:
+    registry = ctx.sessions.registry
+    return {
+        "sessions": [
+            {
+                "name": session.name,
+                "created_at": format_timestamp(session.created_at),
+                "last_used_at": format_timestamp(session.last_used_at),
+                "expires_at": format_timestamp(session.expires_at),
+            }
+            for session in registry.listing()
+        ],
+        "max_sessions": registry.max_sessions,
+        "ttl_seconds": registry.ttl_seconds,
+    }
+
+
+def drop_session(ctx: Context, call: Call) -> None:
+    name = call.path_params["name"]
+    if not ctx.sessions.is_name(name) or not ctx.sessions.registry.drop(name):
+        raise ApiError.single(404, f"No session named {name!r}")
+
+
+# --- snapshots -----------------------------------------------------------------------
+
+
+def _snapshots_of(ctx: Context) -> Any:
+    return ctx.sessions.snapshot_directory(ctx.session)
+
+
+def _no_snapshot(name: str) -> ApiError:
+    return ApiError.single(404, f"No snapshot named {name!r} in this session")
+
+
+def _snapshot_name(ctx: Context, call: Call) -> str:
+    """The path's snapshot name; a path segment that is no name (``..``
+    escaped into it) names no snapshot, and never a file elsewhere."""
+    name = call.path_params["name"]
+    if not ctx.sessions.is_name(name):
+        raise _no_snapshot(name)
+    return str(name)
+
+
+def list_snapshots(ctx: Context, call: Call) -> dict[str, Any]:
+    return {"snapshots": snapshots.listing(_snapshots_of(ctx))}
+
+
+def save_snapshot(ctx: Context, call: Call) -> dict[str, Any]:
+    return snapshots.save(ctx.store, _snapshots_of(ctx), call.body["name"])
+
+
+def restore_snapshot(ctx: Context, call: Call) -> None:
+    name = _snapshot_name(ctx, call)
+    if not snapshots.restore(ctx.store, _snapshots_of(ctx), name):
+        raise _no_snapshot(name)
+
+
+def delete_snapshot(ctx: Context, call: Call) -> None:
+    name = _snapshot_name(ctx, call)
+    if not snapshots.delete(_snapshots_of(ctx), name):
+        raise _no_snapshot(name)
 
 
 def clock_now(ctx: Context, call: Call) -> dict[str, Any]:
@@ -49,7 +123,8 @@ def clock_now(ctx: Context, call: Call) -> dict[str, Any]:
 
 
 def move_clock(ctx: Context, call: Call) -> dict[str, Any]:
-    """Move the shared clock offset so that every worker reads the new instant."""
+    """Move the session's clock offset (shared by the workers, kept in the
+    session's state) so that every worker reads the new instant in it."""
     clock = ctx.clock
     assert isinstance(clock, ShiftedClock), "the app factory shifts every clock"
     field = "/advance_seconds" if "advance_seconds" in call.body else "/now"
@@ -79,6 +154,12 @@ ADMIN_HANDLERS: dict[str, Handler] = {
     "adminCountRequests": count_requests,
     "adminClearRequests": clear_requests,
     "adminReset": reset,
+    "adminListSessions": list_sessions,
+    "adminDropSession": drop_session,
+    "adminListSnapshots": list_snapshots,
+    "adminSaveSnapshot": save_snapshot,
+    "adminRestoreSnapshot": restore_snapshot,
+    "adminDeleteSnapshot": delete_snapshot,
     "adminOpenApi": openapi_document,
     "adminGetClock": clock_now,
     "adminMoveClock": move_clock,

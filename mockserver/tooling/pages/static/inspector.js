@@ -1,6 +1,9 @@
 // The request inspector: shows the latest requests of the admin journal
 // (GET /__admin/requests), refreshed every second, with the reasons of every
-// refusal in plain sight; a click on a row shows the whole entry.
+// refusal in plain sight; a click on a row shows the whole entry. Each row
+// names its session (X-Mockserver-Session); the filter shows every session's
+// requests, the default session's, or one session's (asked of the admin API
+// with that session's header, so the journal's own limit applies to it alone).
 //
 // Request data is only ever put into the page as text (text nodes,
 // textContent), never parsed as HTML: a path or a body may hold anything.
@@ -12,6 +15,10 @@
 const POLL_MS = 1000;
 const LIMIT = 100;
 const JOURNAL_URL = `/__admin/requests?limit=${LIMIT}`;
+const SESSION_HEADER = "X-Mockserver-Session";
+// The filter's values besides a session's name.
+const ALL_SESSIONS = "*all*";
+const DEFAULT_SESSION = "*default*";
 // The journal masks secrets already, found by name (mockserver/http/secrets.py,
 // whose word list this is); masking again here means the page shows no secret
 // even if an entry ever arrived unmasked.
@@ -27,6 +34,7 @@ const view = {
   status: document.getElementById("status"),
   pause: document.getElementById("pause"),
   clear: document.getElementById("clear"),
+  sessionFilter: document.getElementById("session-filter"),
   rows: document.querySelector("#requests tbody"),
   empty: document.getElementById("empty"),
   details: document.getElementById("details"),
@@ -37,6 +45,7 @@ const view = {
 const state = {
   shownIds: "", // the ids on screen, to redraw only when the journal changed
   selected: null, // the entry shown in detail; kept even once it leaves the list
+  sessions: new Set(), // every session name seen, for the filter
 };
 
 // --- talking to the admin API ------------------------------------------------------
@@ -47,10 +56,19 @@ function adminToken() {
   return new URLSearchParams(window.location.hash.slice(1)).get("token");
 }
 
-function adminRequest(url, method = "GET") {
+function adminRequest(url, method = "GET", session = null) {
   const token = adminToken();
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  if (session !== null) {
+    headers[SESSION_HEADER] = session;
+  }
   return fetch(url, { method, headers, cache: "no-store" });
+}
+
+/** What the filter asks for: every session (ALL_SESSIONS), the default one
+ * (DEFAULT_SESSION) or the session of that name. */
+function chosenSession() {
+  return view.sessionFilter.value || ALL_SESSIONS;
 }
 
 /** Why the admin API did not answer, in words that say what to do. */
@@ -66,11 +84,44 @@ function refusalMessage(status) {
 }
 
 async function loadJournal() {
-  const response = await adminRequest(JOURNAL_URL);
+  const chosen = chosenSession();
+  const response =
+    chosen === ALL_SESSIONS
+      ? await adminRequest(`${JOURNAL_URL}&all_sessions=true`)
+      : await adminRequest(JOURNAL_URL, "GET", chosen === DEFAULT_SESSION ? null : chosen);
   if (!response.ok) {
     throw new Error(refusalMessage(response.status));
   }
   return (await response.json()).requests;
+}
+
+/** The live sessions' names (GET /__admin/sessions); none if it fails. */
+async function loadSessions() {
+  const response = await adminRequest("/__admin/sessions");
+  return response.ok ? (await response.json()).sessions.map((session) => session.name) : [];
+}
+
+/** Offer every session seen so far in the filter, keeping the choice. */
+function renderSessionFilter(names) {
+  const known = state.sessions.size;
+  for (const name of names) {
+    state.sessions.add(name);
+  }
+  if (state.sessions.size === known && view.sessionFilter.options.length > 2) {
+    return;
+  }
+  const chosen = chosenSession();
+  const option = (value, label) => {
+    const node = element("option", null, label);
+    node.value = value;
+    return node;
+  };
+  view.sessionFilter.replaceChildren(
+    option(ALL_SESSIONS, "All sessions"),
+    option(DEFAULT_SESSION, "Default session"),
+    ...[...state.sessions].sort().map((name) => option(name, name)),
+  );
+  view.sessionFilter.value = chosen;
 }
 
 // --- building the page, as text only ----------------------------------------------
@@ -182,11 +233,16 @@ function errorList(entry) {
   return element("ul", "errors", ...items);
 }
 
+function sessionLabel(entry) {
+  return entry.session ?? "default";
+}
+
 function requestRow(entry) {
   const row = element(
     "tr",
     entry.status >= 400 ? "refused" : "ok",
     element("td", "time", entry.time.slice(11, 23)),
+    element("td", entry.session === null ? "session muted" : "session", sessionLabel(entry)),
     element("td", "method", entry.method),
     element("td", "path", pathWithQuery(entry)),
     element("td", "status", String(entry.status)),
@@ -229,6 +285,7 @@ function showDetails(entry) {
   );
   view.detailsFields.replaceChildren(
     ...detailsField("Time", entry.time),
+    ...detailsField("Session", entry.session ?? "(the default session)"),
     ...detailsField("Operation", entry.operation_id ?? "(no operation of the contract)"),
     ...detailsField("Duration", formatDuration(entry.duration_ms)),
     ...detailsField("Query", masked(entry.query), true),
@@ -262,7 +319,8 @@ function render(entries) {
 
 async function refresh() {
   try {
-    const entries = await loadJournal();
+    const [entries, sessions] = await Promise.all([loadJournal(), loadSessions()]);
+    renderSessionFilter([...sessions, ...entries.map((entry) => entry.session).filter(Boolean)]);
     render(entries);
     const now = new Date().toISOString().slice(11, 19);
     view.status.textContent =
@@ -282,8 +340,29 @@ async function poll() {
   window.setTimeout(poll, POLL_MS);
 }
 
+/** Empty the journal of the chosen session, or of every known one. */
+async function clearJournal() {
+  const chosen = chosenSession();
+  const sessions =
+    chosen === ALL_SESSIONS
+      ? [null, ...state.sessions]
+      : [chosen === DEFAULT_SESSION ? null : chosen];
+  for (const session of sessions) {
+    const response = await adminRequest("/__admin/requests", "DELETE", session);
+    if (!response.ok) {
+      return response;
+    }
+  }
+  return { ok: true };
+}
+
+view.sessionFilter.addEventListener("change", () => {
+  state.shownIds = "";
+  refresh();
+});
+
 view.clear.addEventListener("click", async () => {
-  const response = await adminRequest("/__admin/requests", "DELETE");
+  const response = await clearJournal();
   if (!response.ok) {
     view.status.textContent = refusalMessage(response.status);
     view.status.className = "problem";

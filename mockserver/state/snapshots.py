@@ -1,0 +1,109 @@
+"""Snapshots: a session's whole state saved to a file, and put back.
+
+A snapshot is a copy of the session's SQLite database made with SQLite's
+backup API, so every table is in it, whoever added the table (apps,
+schemes, keys, counters, audit, clock). It is written beside the state
+(in the sessions' folder, sessions.py), so with ``--state`` it outlives a
+restart; without, it goes with the temporary state.
+
+Restoring copies the file back over the live database, again with the backup
+API, in one write (readers see the state before or after it). Behind the
+database's exclusive gate (database.py) no request of the session is half
+way meanwhile, so a request that reads twice never sees both. Two things are
+not the snapshot's to put back: the snowflake machine-id claims (kept as
+they are, so that no id is ever made twice) and the caches' version
+(moved on, so that every process re-reads what changed).
+"""
+
+import os
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mockserver.state.store import Store
+
+_SUFFIX = ".sqlite3"
+
+
+def _file(directory: Path, name: str) -> Path:
+    """The snapshot's file, always directly in ``directory`` (the caller has
+    checked the name; this is the second line of defence)."""
+    path = directory / f"{name}{_SUFFIX}"
+    if "/" in name or "\\" in name or path.parent != directory:
+        raise ValueError(f"not a snapshot name: {name!r}")
+    return path
+
+
+def save(store: Store, directory: Path, name: str) -> dict[str, Any]:
+    """Save the store as snapshot ``name`` (replacing one of that name)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = _file(directory, name)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    copy = sqlite3.connect(partial)
+    try:
+        # One step: a read transaction of the source, so a consistent state.
+        store.database.connection().backup(copy)
+        # A plain file, with no -wal and -shm beside it while it waits.
+        copy.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        copy.close()
+    os.replace(partial, target)  # a listing sees the old snapshot or the new, whole
+    return describe(target)
+
+
+def describe(path: Path) -> dict[str, Any]:
+    """What a listing shows of a snapshot: its name and when it was saved, no content."""
+    saved = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    return {
+        "name": path.name.removesuffix(_SUFFIX),
+        "created_at": saved.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z",
+    }
+
+
+def listing(directory: Path) -> list[dict[str, Any]]:
+    """Every snapshot in ``directory``, the most recent first."""
+    if not directory.is_dir():
+        return []
+    shown = []
+    for path in directory.glob(f"*{_SUFFIX}"):  # not the .partial files of a save
+        try:
+            shown.append(describe(path))
+        except FileNotFoundError:  # deleted meanwhile
+            continue
+    return sorted(shown, key=lambda snapshot: (snapshot["created_at"], snapshot["name"]))[::-1]
+
+
+def delete(directory: Path, name: str) -> bool:
+    try:
+        _file(directory, name).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def restore(store: Store, directory: Path, name: str) -> bool:
+    """Put snapshot ``name`` back into the store; False when there is none."""
+    path = _file(directory, name)
+    try:
+        source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.OperationalError:
+        return False
+    try:
+        database = store.database
+        with (
+            database.exclusive_gate(),
+            database.write_lock() as db,
+            database.changes.counting(),
+        ):
+            claims = db.execute("SELECT machine_id FROM machines ORDER BY claimed_seq").fetchall()
+            version_before = store.cache_version()
+            source.backup(db)
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM machines")
+            db.executemany("INSERT INTO machines (machine_id) VALUES (?)", claims)
+            store.contents_replaced(version_before)
+            db.execute("COMMIT")
+    finally:
+        source.close()
+    return True
