@@ -127,12 +127,19 @@ class SharedSqlite:
         if getattr(local, "connection", None) is None or local.pid != os.getpid():
             local.__dict__.clear()  # nothing of another process's is valid here
             connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
+            # Each thread opens its own: flock excludes other open files, not other threads.
+            lock_file = open(f"{self.path}.lock", "a")  # noqa: SIM115
+            # Turning a new file to WAL takes a lock SQLite does not wait for
+            # (no busy handler): workers opening one new database at once
+            # ("database is locked", a 500) take turns under the writers' lock.
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
             connection.execute(f"PRAGMA synchronous={self._synchronous}")
             connection.execute("PRAGMA foreign_keys=ON")
-            local.connection, local.pid = connection, os.getpid()
-            # Each thread opens its own: flock excludes other open files, not other threads.
-            local.lock_file = open(f"{self.path}.lock", "a")  # noqa: SIM115
+            local.connection, local.pid, local.lock_file = connection, os.getpid(), lock_file
         return local.connection
 
     @contextmanager
