@@ -119,6 +119,26 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 _BANNER = re.compile(rb"listening on http://[^\s:]+:(\d+)")
 
 
+def start_logged(
+    argv: Sequence[str], log: Path, env: dict[str, str] | None = None
+) -> tuple[float, subprocess.Popen[bytes]]:
+    """Start ``argv`` with its output in ``log``; the monotonic time just
+    before the process was made, and the process."""
+    with open(log, "wb") as output:
+        started = time.monotonic()
+        # A new session: Ctrl-C in the terminal reaches us (and wrk), not the
+        # server, which we stop ourselves in order; and killpg reaches its workers.
+        process = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+    return started, process
+
+
 @contextmanager
 def launch(
     name: str,
@@ -133,18 +153,7 @@ def launch(
     banner (``listening on http://HOST:PORT``). The start-up clock starts just
     before the process is created and stops at the first 200.
     """
-    with open(log, "wb") as output:
-        started = time.monotonic()
-        # A new session: Ctrl-C in the terminal reaches us (and wrk), not the
-        # server, which we stop ourselves in order; and killpg reaches its workers.
-        process = subprocess.Popen(
-            argv,
-            cwd=REPO,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
+    started, process = start_logged(argv, log, env)
     try:
         with MemorySampler(process.pid, 0.1) as sampler:
             if port is None:

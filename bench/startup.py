@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.base import API_KEY, HOST, MIB, MOCKSERVER, PRISM, REPO, SPEC, BenchError
-from bench.launch import START_TIMEOUT_S, free_port, stop_process
+from bench.launch import START_TIMEOUT_S, free_port, start_logged, stop_process
 from bench.memory import MemorySampler
 from bench.report import render_table
 
@@ -138,16 +138,7 @@ def start_once(
     """
     port = free_port()
     argv = server_argv(server, port, prism, extra_args)
-    with open(log, "wb") as output:
-        started = time.monotonic()
-        process = subprocess.Popen(
-            argv,
-            cwd=REPO,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
+    started, process = start_logged(argv, log, env)
     try:
         with MemorySampler(process.pid, 0.05) as sampler:
             deadline = started + START_TIMEOUT_S
