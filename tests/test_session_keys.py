@@ -17,51 +17,17 @@ from typing import Any
 
 import pytest
 from contract import assert_conforms
+from session_support import KEY, send
 
 from mockserver.backend.clock import parse_timestamp
 from mockserver.tooling.testing import run_server
 
 FROZEN = "2026-05-05T10:00:00Z"
-KEY = "sk_test_mock"
 CHECK = "/gateway/v1/authz/check"
 # A demo key of the fixtures (billing-sync, scheme standard-api): 20 checks a
 # second per key and caller, so with the clock frozen the 21st is refused.
 BILLING_WORKER = "sk_live_GaR-HnC8yVFa36SA_C-L8zvQBoOXx66lkP8o3EmS9PM"
 PER_SECOND = 20
-
-
-def send(
-    base_url: str,
-    method: str,
-    path: str,
-    body: Any = None,
-    *,
-    session: str | None = None,
-    key: str = KEY,
-) -> tuple[int, Any]:
-    """One request, answered and checked against its document; a plain-text
-    answer (the gateway's refusals) is given back as text."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base_url + path, data=data, method=method)
-    if not path.startswith("/gateway/"):
-        request.add_header("Authorization", f"Bearer {key}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if session is not None:
-        request.add_header("X-Mockserver-Session", session)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            status, headers, raw = response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        status, headers, raw = error.code, error.headers, error.read()
-    if not raw:
-        parsed: Any = None
-    elif headers.get_content_type() == "application/json":
-        parsed = json.loads(raw)
-    else:
-        parsed = raw.decode("utf-8")
-    assert_conforms(method, path, status, headers, parsed)
-    return status, parsed
 
 
 def check(base_url: str, secret: str, session: str | None, resource: str = "/v1/x") -> Any:

@@ -17,38 +17,12 @@ from typing import Any
 
 import pytest
 from contract import assert_conforms
+from session_support import send
 
 from mockserver.backend.ids import decode
 from mockserver.tooling.testing import run_server
 
 WORKERS = ["--workers", "2"]
-KEY = "sk_test_mock"
-
-
-def send(
-    base_url: str,
-    method: str,
-    path: str,
-    body: Any = None,
-    *,
-    session: str | None = None,
-) -> tuple[int, Any]:
-    """One request, answered and checked against its contract."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base_url + path, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {KEY}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if session is not None:
-        request.add_header("X-Mockserver-Session", session)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            status, headers, raw = response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        status, headers, raw = error.code, error.headers, error.read()
-    parsed = json.loads(raw) if raw else None
-    assert_conforms(method, path, status, headers, parsed)
-    return status, parsed
 
 
 def create_app(base_url: str, slug: str, session: str | None, **fields: Any) -> tuple[int, Any]:
