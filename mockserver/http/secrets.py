@@ -45,6 +45,8 @@ DESCRIPTOR_WORDS = frozenset({"id", "ids", "name", "prefix", "slug", "type"})
 # inspector show and filter by ("session" stays a secret word: a session
 # cookie or session token is a credential).
 NOT_SECRET_NAMES = frozenset({SESSION_HEADER.lower()})
+# Secret words that may be written as one with another ("authtoken").
+JOINED_SECRET_ENDINGS = ("apikey", "token", "secret", "password")
 MASK = "••••"
 # Word boundaries: anything not a letter or digit, and a lower-to-upper case change.
 _SEPARATOR = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
@@ -65,7 +67,7 @@ def is_secret_name(name: str) -> bool:
     # "apikey", "authtoken", "clientsecret": a secret word written as one with another.
     joined = "".join(words)
     return any(word in SECRET_WORDS for word in words) or any(
-        joined.endswith(word) for word in ("apikey", "token", "secret", "password")
+        joined.endswith(word) for word in JOINED_SECRET_ENDINGS
     )
 
 

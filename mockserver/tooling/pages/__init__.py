@@ -40,6 +40,12 @@ from mockserver.contract.jsontext import to_json
 from mockserver.contract.spec import HTTP_METHODS, Spec
 from mockserver.http.printable import printable
 from mockserver.http.router import spec_methods
+from mockserver.http.secrets import (
+    DESCRIPTOR_WORDS,
+    JOINED_SECRET_ENDINGS,
+    NOT_SECRET_NAMES,
+    SECRET_WORDS,
+)
 from mockserver.tooling.ui_paths import DOCS_PREFIX, INSPECTOR_PREFIX, USAGE_PREFIX
 from mockserver.tooling.ui_paths import is_ui_path as is_ui_path  # where tests look for it
 
@@ -169,7 +175,14 @@ def _docs_blueprint(spec: Spec, context: Context) -> Blueprint:
 
 def _inspector_blueprint() -> Blueprint:
     def page() -> Response:
-        return _page(render_template("inspector.html"), _OWN_FILES_CSP)
+        # The page masks again what the journal masked, by the same words.
+        words = {
+            "secret_words": " ".join(sorted(SECRET_WORDS)),
+            "descriptor_words": " ".join(sorted(DESCRIPTOR_WORDS)),
+            "joined_endings": " ".join(JOINED_SECRET_ENDINGS),
+            "not_secret_names": " ".join(sorted(NOT_SECRET_NAMES)),
+        }
+        return _page(render_template("inspector.html", **words), _OWN_FILES_CSP)
 
     return _page_blueprint("mockserver_inspector", INSPECTOR_PREFIX, page)
 

@@ -20,14 +20,13 @@ const SESSION_HEADER = "X-Mockserver-Session";
 const ALL_SESSIONS = "*all*";
 const DEFAULT_SESSION = "*default*";
 // The journal masks secrets already, found by name (mockserver/http/secrets.py,
-// whose word list this is); masking again here means the page shows no secret
-// even if an entry ever arrived unmasked.
-const SECRET_WORDS = new Set([
-  "apikey", "auth", "authorization", "cookie", "credential", "credentials", "jwt", "key",
-  "passphrase", "passwd", "password", "pwd", "secret", "session", "signature", "sig", "token",
-]);
-// As DESCRIPTOR_WORDS there: key_prefix, key_id, token_type name no secret.
-const DESCRIPTOR_WORDS = new Set(["id", "ids", "name", "prefix", "slug", "type"]);
+// whose word lists the page is given); masking again here means the page shows
+// no secret even if an entry ever arrived unmasked.
+const pageWords = (name) => document.body.dataset[name].split(" ").filter((word) => word);
+const SECRET_WORDS = new Set(pageWords("secretWords"));
+const DESCRIPTOR_WORDS = new Set(pageWords("descriptorWords"));
+const JOINED_ENDINGS = pageWords("joinedEndings");
+const NOT_SECRET_NAMES = new Set(pageWords("notSecretNames"));
 const MASK = "••••";
 
 const view = {
@@ -173,11 +172,12 @@ function isSecretName(name) {
     .split(/[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])/)
     .filter((word) => word)
     .map((word) => word.toLowerCase());
+  if (NOT_SECRET_NAMES.has(String(name).toLowerCase())) return false;
   if (words.length && DESCRIPTOR_WORDS.has(words[words.length - 1])) return false;
   const joined = words.join("");
   return (
     words.some((word) => SECRET_WORDS.has(word)) ||
-    ["apikey", "token", "secret", "password"].some((word) => joined.endsWith(word))
+    JOINED_ENDINGS.some((word) => joined.endsWith(word))
   );
 }
 
