@@ -2,35 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-
-def process_tree(root: int) -> list[int]:
-    """``root`` and all its descendants, found by walking /proc.
-
-    A whole walk, because /proc/PID/task/*/children is not on every kernel.
-    """
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path("/proc", entry.name, "stat").read_text()
-        except OSError:  # it ended while we looked
-            continue
-        # The command name, in parentheses, may hold spaces: split after it.
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, ()))
-    return tree
+from mockserver.tooling.testing import process_tree
 
 
 def memory_of(pid: int) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from contract import assert_conforms
 from local_servers import run_to_exit
 
 from mockserver.serving.cli import build_parser
-from mockserver.tooling.testing import run_server
+from mockserver.tooling.testing import process_tree, run_server
 
 MOCKSERVER = [sys.executable, "-m", "mockserver"]
 
@@ -99,24 +99,6 @@ def test_a_port_that_never_answers_gets_no_banner_and_stops_the_server() -> None
     assert f"cannot start: nothing answered on 127.0.0.1:{port} within 1 s" in result.stderr
 
 
-def process_tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path("/proc", entry.name, "stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry.name))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, ()))
-    return tree
-
-
 def admin_health(base_url: str, token: str | None) -> int:
     request = urllib.request.Request(base_url + "/__admin/health")
     if token:
@@ -138,8 +120,13 @@ def test_the_admin_token_is_in_no_command_line_or_environment(tmp_path: Path) ->
     with run_server(args) as server:
         assert admin_health(server.base_url, None) == 401
         assert admin_health(server.base_url, token) == 200
-        tree = process_tree(server.process.pid)
-        assert len(tree) >= 3, tree  # the supervisor and its two workers at least
-        for pid in tree:
+        read = set()
+        for pid in process_tree(server.process.pid):
             for name in ("cmdline", "environ"):
-                assert token.encode() not in Path(f"/proc/{pid}/{name}").read_bytes(), (pid, name)
+                try:
+                    content = Path(f"/proc/{pid}/{name}").read_bytes()
+                except (FileNotFoundError, ProcessLookupError):
+                    continue  # a short-lived child ended between the walk and the read
+                assert token.encode() not in content, (pid, name)
+                read.add(pid)
+        assert len(read) >= 3, read  # the supervisor and its two workers at least

@@ -32,6 +32,32 @@ class RunningServer:
         return self._reader.wait_for(lambda: any(text in line for line in self.output), timeout)
 
 
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants, found by walking /proc (Linux only).
+
+    A whole walk, because /proc/PID/task/*/children is not on every kernel.
+    A process may end while it is walked: it is then left out, and a caller
+    reading the files of one it was given must expect them to be gone too.
+    """
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry.name, "stat").read_text()
+        except OSError:  # it ended while we looked
+            continue
+        # The command name, in parentheses, may hold spaces: split after it.
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, ()))
+    return tree
+
+
 class ServerDidNotStart(RuntimeError):
     pass
 
