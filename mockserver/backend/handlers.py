@@ -22,19 +22,6 @@ APP_NOT_FOUND = "API key app not found"
 SCHEME_NOT_FOUND = "Rate limit scheme not found"
 
 
-_ID_FIELDS = ("user_id", "organization_id", "workspace_id")
-
-
-def _ids_as_strings(body: dict[str, Any]) -> dict[str, Any]:
-    """user_id, organization_id and workspace_id as the backend reads them (an
-    integer or a string of digits, the schema's FlexibleId) and sends them:
-    decimal strings of the number."""
-    return {
-        name: str(int(value)) if name in _ID_FIELDS and value is not None else value
-        for name, value in body.items()
-    }
-
-
 def _changes(body: dict[str, Any]) -> dict[str, Any]:
     """A PATCH body's fields that change something: null means keep."""
     return {name: value for name, value in body.items() if value is not None}
@@ -52,7 +39,7 @@ def _present(ctx: Context, app: dict[str, Any]) -> dict[str, Any]:
 def create_api_auth_app(ctx: Context, call: Call) -> dict[str, Any]:
     if not ctx.fixtures.deployment.may_create_api_auth_apps:
         raise ApiError.single(403, "API auth app creation requires Growth plan")
-    body = _ids_as_strings(call.body)
+    body = call.body
     scope = check_create_scope(ctx.fixtures, body)
     app = new_app(
         {**body, "is_active": True, "updated_at": None},
@@ -93,7 +80,7 @@ def get_api_auth_app(ctx: Context, call: Call) -> dict[str, Any]:
 
 
 def update_api_auth_app(ctx: Context, call: Call) -> dict[str, Any]:
-    changes = _changes(_ids_as_strings(call.body))
+    changes = _changes(call.body)
 
     def change(app: dict[str, Any]) -> dict[str, Any]:
         scope = check_update_scope(ctx.fixtures, app, changes)

@@ -105,6 +105,9 @@ class Operation:
     responses: dict[int, dict[str, Any]] = field(default_factory=dict)
     # The operation's own ``security: []``: it needs no credentials at all.
     public: bool = False
+    # Body properties whose schema is marked ``x-mockserver-decimal-string``
+    # (FlexibleId): a number sent as an integer or as digits, kept as digits.
+    decimal_string_properties: frozenset[str] = frozenset()
 
 
 class Spec:
@@ -277,7 +280,23 @@ class Spec:
                 if status is not None
             },
             public=details.get("security") == [],
+            decimal_string_properties=(
+                frozenset(self._decimal_string_properties(body[0]))
+                if body is not None
+                else frozenset()
+            ),
         )
+
+    def _decimal_string_properties(self, body_schema: Any) -> Iterator[str]:
+        """The body's top-level properties that are, or may be (an anyOf or
+        oneOf branch), a schema marked ``x-mockserver-decimal-string``."""
+        if not isinstance(body_schema, dict):
+            return
+        for name, schema in body_schema.get("properties", {}).items():
+            schema = self.resolve(schema)
+            branches = [schema, *schema.get("anyOf", []), *schema.get("oneOf", [])]
+            if any(self.resolve(branch).get("x-mockserver-decimal-string") for branch in branches):
+                yield name
 
     def _gate_or_any(self, pointer: str | None) -> Any:
         return jsonschema_rs.Draft202012Validator({}) if pointer is None else self.gate(pointer)

@@ -66,6 +66,9 @@ def read_json_body(operation: Operation, incoming: Incoming) -> Any:
     if operation.body_properties is not None:
         # Fields the contract does not know are ignored, as by the backend.
         body = {name: value for name, value in body.items() if name in operation.body_properties}
+    for name in operation.decimal_string_properties:
+        if body.get(name) is not None:
+            body[name] = str(int(body[name]))  # validated: an integer or ASCII digits
     return body
 
 
