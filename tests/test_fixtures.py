@@ -37,6 +37,9 @@ def test_the_bundled_fixtures_hold_the_documented_world() -> None:
     assert fixtures.users["1001"].workspace_ids == {"3001"}
     assert not fixtures.users["1002"].organization_ids and not fixtures.users["1002"].workspace_ids
     assert len(fixtures.schemes["default-rate-limits"].rules) == 1
+    # The default dev key may make every call; the bundled read-only key, reads.
+    assert fixtures.api_keys["sk_test_mock"].permissions is None
+    assert fixtures.api_keys["sk_test_readonly"].permissions == {"read"}
     assert any(len(scheme.rules) > 1 for scheme in fixtures.schemes.values())
 
 
@@ -196,3 +199,21 @@ def test_serve_refuses_bad_fixtures_with_exit_code_2(fixture_dir: Path) -> None:
     assert "rate_limit_schemes.yaml" in result.stderr
     assert "rate_limit_schemes[0] ('default-rate-limits').rules[0]" in result.stderr
     assert "cap of 30 for unit 'day'" in result.stderr
+
+
+def test_a_management_key_permission_other_than_read_or_write_is_named_at_start_up(
+    fixture_dir: Path,
+) -> None:
+    edit(
+        fixture_dir,
+        "deployment.yaml",
+        lambda d: d["api_keys"][0].update(permissions=["read", "admin"]),
+    )
+    (problem,) = problems_of(fixture_dir)
+    assert "deployment.yaml" in problem
+    assert "api_keys[0] ('sk_test_mock').permissions[1]" in problem and "'admin'" in problem
+    result = run_to_exit(
+        [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--fixtures", str(fixture_dir)]
+    )
+    assert result.returncode == 2
+    assert "permissions[1]" in result.stderr and "'admin'" in result.stderr

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import ContractClient
 
 from mockserver import Settings, create_app
@@ -121,6 +122,50 @@ def test_keys_of_an_app_with_a_user_get_its_memberships_and_role_permissions(
     assert key["org_role_permissions"] == ["org:manage", "members:read", "invoices:read"]
     assert key["workspace_role_permissions"] == ["deploys:write", "logs:read"]
     assert key["permissions"] == ["own"]  # not inherited from the app
+
+
+def _directory_with_user_1003(fixture_dir: Path, organizations: list, workspaces: list) -> None:
+    path = fixture_dir / "directory.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["users"] = [user for user in document["users"] if user["id"] != "1003"]
+    user = {"id": "1003", "name": "Hedy Lamarr", "email": "hedy@globex.example"}
+    document["users"].append({**user, "organizations": organizations, "workspaces": workspaces})
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+@pytest.mark.parametrize(
+    ("organizations", "workspaces"),
+    [([], []), ([{"id": "2002", "membership_id": "4003"}], [])],
+    ids=["left-the-organization", "left-only-the-workspace"],
+)
+def test_create_and_rotate_refuse_a_key_when_the_apps_user_is_no_longer_a_member(
+    fixture_dir: Path, tmp_path: Path, organizations: list, workspaces: list
+) -> None:
+    # An app can only be made for a member; the user leaves later (here: the
+    # directory changes between two runs over one --state file).
+    state = tmp_path / "state.sqlite3"
+    member = [{"id": "2002", "membership_id": "4003"}], [{"id": "3002", "membership_id": "5003"}]
+    _directory_with_user_1003(fixture_dir, *member)
+    before = ContractClient(create_app(Settings(fixtures_dir=fixture_dir, state_path=state)))
+    app = before.create(app_slug="globex-app", user_id="1003", workspace_id="3002")
+    assert app.status_code == 200, app.get_json()
+    key = make_key(before, "globex-app")
+    assert (key["organization_membership_id"], key["workspace_membership_id"]) == ("4003", "5003")
+
+    _directory_with_user_1003(fixture_dir, organizations, workspaces)
+    after = ContractClient(create_app(Settings(fixtures_dir=fixture_dir, state_path=state)))
+    created = after.post(KEYS.format("globex-app"), json={"name": "worker"})
+    assert created.status_code == 400
+    assert created.get_json()["errors"] == [
+        {"message": "user is not a member of the org", "code": 400}
+    ]
+    rotated = after.post(f"{KEYS.format('globex-app')}/{key['id']}/rotate")
+    assert rotated.status_code == 400 and message(rotated) == "user is not a member of the org"
+    # Neither made a key, and the rotate left the old one active.
+    (only,) = listed(after, "globex-app", "?include_inactive=true")
+    assert only["id"] == key["id"] and only["is_active"] is True
+    # The checks before it still come first: a missing app is the 404.
+    assert after.post(KEYS.format("nowhere"), json={"name": "w"}).status_code == 404
 
 
 def test_revoke_hides_the_key_unless_inactive_keys_are_asked_for(client: ContractClient) -> None:

@@ -79,6 +79,8 @@ class ApiKey:
     expires_at: datetime | None = None
     # Calls made with this key are limited by this scheme's rules (mode per_key).
     rate_limit_scheme_slug: str | None = None
+    # What calls it may make ("read", "write"; http/auth.py); None: every call.
+    permissions: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -282,8 +284,13 @@ def _api_keys(loader: _Loader, entries: list[dict[str, Any]]) -> dict[str, ApiKe
             except ValueError as error:
                 loader.fail("deployment.yaml", where, f"expires_at: {error}")
                 continue
+        permissions = entry.get("permissions")
         keys[entry["key"]] = ApiKey(
-            entry["key"], entry.get("name"), expires_at, entry.get("rate_limit_scheme_slug")
+            entry["key"],
+            entry.get("name"),
+            expires_at,
+            entry.get("rate_limit_scheme_slug"),
+            None if permissions is None else frozenset(permissions),
         )
     return keys
 

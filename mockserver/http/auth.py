@@ -27,6 +27,36 @@ def authenticate(header: str | None, keys: dict[str, ApiKey], clock: Clock) -> A
     return key
 
 
+# The methods that only read; every other one writes. The backend's gateway
+# grants its machine callers "read" and "write" by the same split.
+_READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PERMISSION_DENIED = "Permission denied for this resource"
+
+
+def required_permission(method: str) -> str:
+    """The permission a management call of ``method`` needs."""
+    return "read" if method.upper() in _READING_METHODS else "write"
+
+
+def authorize(key: ApiKey, method: str) -> None:
+    """Raise the backend's 403 unless the key's permissions allow ``method``.
+
+    Run after the key is authenticated and before its rate limit, as the
+    gateway checks permissions before it counts: a refused call uses none of
+    the key's limit. A key without ``permissions`` may make every call.
+    """
+    if key.permissions is None:
+        return
+    needed = required_permission(method)
+    if needed not in key.permissions:
+        raise ApiError.single(
+            403,
+            PERMISSION_DENIED,
+            detail=f"This call needs the {needed!r} permission; the key has "
+            f"{sorted(key.permissions) or 'none'}.",
+        )
+
+
 def authenticate_admin(header: str | None, token: str | None) -> None:
     """The admin API is open unless a token was set; then it must be the bearer.
 

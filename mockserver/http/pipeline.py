@@ -275,7 +275,9 @@ class Pipeline:
             admit = (
                 None
                 if route.operation.public
-                else route.authenticate(incoming.header("Authorization"), incoming.path)
+                else route.authenticate(
+                    incoming.header("Authorization"), incoming.method, incoming.path
+                )
             )
             context = self._contexts.context(session)
             if tooling:  # a restore holds the gate: it must not wait for itself

@@ -20,11 +20,11 @@ from mockserver.contract.spec import Operation, Spec, SpecError
 # What remains of a caller's check once its session is known: raises
 # ApiError(429) when the management key is over its limit in that session.
 Admission = Callable[[Context], None]
-# Raises ApiError(401) unless the Authorization header (None if absent) may
-# call the path (the second argument); run before the request's session is
-# made (a caller without a key makes none), so what needs the session is
-# given back as the Admission (None: nothing left to check).
-Authenticator = Callable[[str | None, str], Admission | None]
+# Raises ApiError(401 or 403) unless the Authorization header (None if absent)
+# may call the method and path (the second and third arguments); run before
+# the request's session is made (a caller without a key makes none), so what
+# needs the session is given back as the Admission (None: nothing left to check).
+Authenticator = Callable[[str | None, str, str], Admission | None]
 
 _PATH_PARAMETER = re.compile(r"\{([^}/]+)\}")
 

@@ -21,7 +21,7 @@ from mockserver.backend.operations import OPERATIONS
 from mockserver.backend.sessions import SessionContexts
 from mockserver.config import Settings
 from mockserver.contract.spec import Spec
-from mockserver.http.auth import authenticate, authenticate_admin
+from mockserver.http.auth import authenticate, authenticate_admin, authorize
 from mockserver.http.cors import CorsPolicy
 from mockserver.http.pipeline import Pages, Pipeline
 from mockserver.http.router import Admission, Router, spec_methods
@@ -43,8 +43,10 @@ def _router(settings: Settings, loaded: Loaded, context: Context) -> Router:
     router = Router()
     keys, clock = context.fixtures.api_keys, context.clock
 
-    def management_caller(header: str | None, path: str) -> Admission:
+    def management_caller(header: str | None, method: str, path: str) -> Admission:
+        # The backend's order: the key (401), its permissions (403), its limit (429).
         key = authenticate(header, keys, clock)
+        authorize(key, method)
         # Counted in the request's session: its counters are its own.
         return lambda session: limit_management_call(session, key, path)
 
@@ -53,7 +55,7 @@ def _router(settings: Settings, loaded: Loaded, context: Context) -> Router:
     router.add(
         loaded.gateway_spec,
         GATEWAY_HANDLERS,
-        lambda header, path: None,
+        lambda header, method, path: None,
         prefix=GATEWAY_PREFIX,
         plain_refusals=True,
     )
@@ -62,7 +64,7 @@ def _router(settings: Settings, loaded: Loaded, context: Context) -> Router:
         router.add(
             loaded.admin_spec,
             ADMIN_HANDLERS,
-            lambda header, path: authenticate_admin(header, token),
+            lambda header, method, path: authenticate_admin(header, token),
         )
     return router
 
