@@ -77,6 +77,9 @@ def session_context(default: Context, name: str, path: Path, settings: Settings)
         default,
         store=store,
         audit=AuditLog(store.database, settings.audit_size),
+        # The file's name names the session's incarnation: a session made
+        # again under the same name never meets its predecessor's counters.
+        counters=default.counters.for_session(path.stem, store),
         clock=ShiftedClock(default.clock.base, store.clock_offset.read),
         session=name,
     )

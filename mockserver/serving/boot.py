@@ -68,6 +68,7 @@ def _check(settings: Settings) -> tuple[str, str, bytes]:
     from mockserver.backend.fixtures import FixtureError
     from mockserver.contract.spec import SpecError
     from mockserver.serving.context import build_context, load
+    from mockserver.state.redis_counters import RedisUrlError, redacted
     from mockserver.state.store import StoreError
 
     try:
@@ -75,9 +76,14 @@ def _check(settings: Settings) -> tuple[str, str, bytes]:
         loaded = load(settings)
         trace("check: spec and fixtures read")
         context = build_context(settings, loaded.spec, loaded.fixtures)
-    except (SpecError, FixtureError, StoreError) as error:
+    except (SpecError, FixtureError, StoreError, RedisUrlError) as error:
         return "error", str(error), b""
     trace("check: state ready")
+    if context.counters.missing():
+        # A server that cannot count would answer every check 503: say so now.
+        assert settings.redis_url is not None
+        context.store.close()
+        return "error", f"--redis: cannot reach Redis at {redacted(settings.redis_url)}", b""
     context.store.close()
     context.journal.close()
     admin = loaded.admin_spec.document

@@ -19,6 +19,7 @@ from mockserver.config import Settings
 from mockserver.contract.resources import gateway_spec_path
 from mockserver.contract.spec import Spec, load_spec
 from mockserver.state.audit import AuditLog
+from mockserver.state.counters import CounterStore, namespace_of
 from mockserver.state.journal import Journal
 from mockserver.state.store import Store
 from mockserver.tooling.admin import ADMIN_SPEC_PATH
@@ -65,6 +66,14 @@ def build_context(settings: Settings, spec: Spec, fixtures: Fixtures | None = No
     clock = ShiftedClock(base_clock, store.clock_offset.read)
     rule_schema = spec.component_schema("RateLimitRule")
     ids = ProcessSnowflakes(clock, machine_id_from(settings.seed), store.claim_machine_id)
+    counters: CounterStore = store.counters
+    if settings.redis_url is not None:
+        from mockserver.state import redis_counters
+
+        client = redis_counters.connect(settings.redis_url)
+        counters = redis_counters.RedisCounters(
+            client, str(namespace_of(store.database)), store.database
+        )
     context = Context(
         fixtures=fixtures,
         store=store,
@@ -73,6 +82,7 @@ def build_context(settings: Settings, spec: Spec, fixtures: Fixtures | None = No
         complete_rule=lambda rule: complete_rule(rule, rule_schema),
         journal=Journal(settings.journal_path, settings.journal_size),
         audit=AuditLog(store.database, settings.audit_size),
+        counters=counters,
     )
     if settings.seed is not None:
         context.secret_bytes = SeededSecrets(settings.seed, ids.machine_id)
