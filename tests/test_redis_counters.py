@@ -8,17 +8,26 @@ counting across two servers sharing one state and one Redis, sessions,
 reset and snapshots, and Redis stopped and started again under load.
 """
 
+import json
 import sqlite3
+import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
+from contract import assert_conforms
 from redis_support import RedisServer
 
+from mockserver.backend.ids import decode
 from mockserver.state.counters import CounterRow, CounterStore, Outcome, Tally
 from mockserver.state.redis_counters import RedisCounters, connect
 from mockserver.state.store import Store
+from mockserver.tooling.testing import run_server
 
 HOUR_MS = 3_600_000
 
@@ -142,3 +151,105 @@ def test_redis_keys_expire_a_minute_after_their_window(redis_server: RedisServer
         assert 60_000 < client.pttl(key) <= 60_500
     finally:
         store.close()
+
+
+# --- two servers, one Redis -----------------------------------------------------------
+
+LIMIT = 7
+CHECKS = 40
+ROUNDS = 3
+AUTH = {"Authorization": "Bearer sk_test_mock", "Content-Type": "application/json"}
+FROZEN_AT = "2026-05-05T10:00:00Z"
+
+
+def call(base_url: str, method: str, path: str, body: Any = None) -> tuple[int, Any, Any]:
+    """One request on a fresh connection, its answer checked against its contract."""
+    request = urllib.request.Request(
+        base_url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers=AUTH,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            status, raw, headers = response.status, response.read(), response.headers
+    except urllib.error.HTTPError as error:
+        status, raw, headers = error.code, error.read(), error.headers
+    answer = json.loads(raw) if raw and headers.get_content_type() == "application/json" else raw
+    assert_conforms(method, path, status, headers, answer)
+    return status, answer, headers
+
+
+def ok(base_url: str, method: str, path: str, body: Any = None) -> Any:
+    status, answer, _ = call(base_url, method, path, body)
+    assert status in (200, 204), answer
+    return answer
+
+
+def key_with_limit(base_url: str, limit: int = LIMIT) -> dict[str, Any]:
+    """A key of a new app whose one rule admits ``limit`` an hour; the check's body."""
+    rule = {"unit": "hour", "duration": 1, "max_requests": limit, "mode": "per_key"}
+    ok(
+        base_url,
+        "POST",
+        "/api-auth/rate-limit-schemes",
+        {"slug": "exact", "name": "E", "rules": [rule]},
+    )
+    app = {"app_slug": "race", "name": "Race", "key_prefix": "sk_race"}
+    ok(base_url, "POST", "/api-auth/apps", {**app, "rate_limit_scheme_slug": "exact"})
+    key = ok(base_url, "POST", "/api-auth/apps/race/keys", {"name": "k"})
+    return {
+        "principal": {"type": "api_key", "value": key["secret"]},
+        "resource": "/v1/things",
+        "method": "GET",
+    }
+
+
+def race(bases: list[str], body: dict[str, Any], checks: int = CHECKS) -> list[tuple[int, Any]]:
+    """``checks`` gateway checks released together, spread over the servers in turn."""
+    barrier = threading.Barrier(checks)
+
+    def one(index: int) -> tuple[int, Any]:
+        barrier.wait(timeout=60)
+        status, answer, _ = call(bases[index % len(bases)], "POST", CHECK, body)
+        return status, answer
+
+    with ThreadPoolExecutor(max_workers=checks) as pool:
+        return list(pool.map(one, range(checks)))
+
+
+CHECK = "/gateway/v1/authz/check"
+
+
+@pytest.fixture
+def two_servers(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[str]]:
+    """Two `mockserver serve` processes of two workers each, sharing one state
+    file and one Redis (the second started once the first has seeded it)."""
+    args = ["--workers", "2", "--freeze-time", FROZEN_AT, "--state", str(tmp_path / "state")]
+    args += ["--redis", redis_server.url]
+    with run_server(args) as first, run_server(args) as second:
+        yield [first.base_url, second.base_url]
+
+
+def test_a_rule_of_l_admits_exactly_l_across_two_servers_sharing_redis(
+    two_servers: list[str], redis_server: RedisServer, tmp_path: Path
+) -> None:
+    body = key_with_limit(two_servers[0])
+    machines: set[int] = set()
+    for _round in range(ROUNDS):
+        answers = race(two_servers, body)
+        assert {status for status, _ in answers} == {200}
+        admitted = [answer for _, answer in answers if answer["allowed"]]
+        assert len(admitted) == LIMIT
+        # Each admitted check saw a count of its own: remaining LIMIT-1 down to 0.
+        assert sorted(a["rate_limits"][0]["remaining"] for a in admitted) == list(range(LIMIT))
+        machines |= {decode(a["request_id"].removeprefix("req_")).machine_id for _, a in answers}
+        # A new window for both servers: the clock's offset is in the shared state.
+        ok(two_servers[1], "POST", "/__admin/clock", {"advance_seconds": 3600})
+    assert len(machines) >= 2, "one process answered every check"
+    # The counts are Redis's: the state's own table never saw one.
+    client = connect(redis_server.url)
+    keys = list(client.scan_iter(match=f"*|/v1/things@{LIMIT}/3600s"))
+    assert [int(client.hget(key, "n")) for key in keys] == [LIMIT]  # the last window's
+    with sqlite3.connect(tmp_path / "state") as state:
+        assert state.execute("SELECT count(*) FROM counters").fetchone() == (0,)
