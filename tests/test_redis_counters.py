@@ -16,13 +16,17 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ContractClient
 from contract import assert_conforms
 from redis_support import RedisServer
 
+from mockserver import Settings, create_app
 from mockserver.backend.ids import decode
 from mockserver.state.counters import CounterRow, CounterStore, Outcome, Tally
 from mockserver.state.redis_counters import RedisCounters, connect
@@ -253,3 +257,81 @@ def test_a_rule_of_l_admits_exactly_l_across_two_servers_sharing_redis(
     assert [int(client.hget(key, "n")) for key in keys] == [LIMIT]  # the last window's
     with sqlite3.connect(tmp_path / "state") as state:
         assert state.execute("SELECT count(*) FROM counters").fetchone() == (0,)
+
+
+# --- reset, sessions, snapshots -------------------------------------------------------
+
+BILLING_WORKER = "sk_live_GaR-HnC8yVFa36SA_C-L8zvQBoOXx66lkP8o3EmS9PM"
+# standard-api's rules for any resource: day (100000), minute (600), second (20).
+SECOND_RULE = 2
+
+
+def in_process(redis_server: RedisServer) -> ContractClient:
+    """A server of a new temporary state, frozen, with its counters in the test Redis."""
+    settings = Settings(frozen_time=datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC))
+    return ContractClient(create_app(replace(settings, redis_url=redis_server.url)))
+
+
+def remaining(client: ContractClient, session: str | None = None) -> int:
+    """One check of the demo key; what its per-second rule has left after it."""
+    body = {
+        "principal": {"type": "api_key", "value": BILLING_WORKER},
+        "resource": "/v1/invoices",
+        "method": "GET",
+    }
+    headers = {"X-Mockserver-Session": session} if session else None
+    response = client.post(CHECK, json=body, auth=None, headers=headers)
+    assert response.status_code == 200
+    return int(response.get_json()["rate_limits"][SECOND_RULE]["remaining"])
+
+
+def test_two_states_on_one_redis_count_apart(redis_server: RedisServer) -> None:
+    first, second = in_process(redis_server), in_process(redis_server)
+    assert [remaining(first) for _ in range(3)] == [19, 18, 17]
+    assert remaining(second) == 19
+
+
+def test_a_reset_clears_the_counters_in_redis(redis_server: RedisServer) -> None:
+    client = in_process(redis_server)
+    assert [remaining(client) for _ in range(3)] == [19, 18, 17]
+    assert client.post("/__admin/reset").status_code == 204
+    assert remaining(client) == 19
+
+
+def test_each_session_counts_on_its_own_and_a_new_one_from_zero(
+    redis_server: RedisServer,
+) -> None:
+    client = in_process(redis_server)
+    assert [remaining(client, "alice") for _ in range(3)] == [19, 18, 17]
+    assert remaining(client, "bob") == 19
+    assert remaining(client) == 19  # the default session
+    # Counted in Redis, under the session's own namespace (its file's name).
+    assert list(connect(redis_server.url).scan_iter(match="mockserver:{*/*-alice}:*"))
+    headers = {"X-Mockserver-Session": "alice"}
+    assert client.post("/__admin/reset", headers=headers).status_code == 204
+    assert remaining(client, "alice") == 19
+    assert remaining(client, "bob") == 18  # a session's reset is its own
+    # Dropped and made again under the same name: a new session, new counters.
+    assert remaining(client, "bob") == 17
+    assert client.delete("/__admin/sessions/bob").status_code == 204
+    assert remaining(client, "bob") == 19
+
+
+@pytest.mark.parametrize("session", [None, "carol"])
+def test_a_snapshot_saves_and_restores_the_counters(
+    redis_server: RedisServer, session: str | None
+) -> None:
+    client = in_process(redis_server)
+    headers = {"X-Mockserver-Session": session} if session else {}
+    assert [remaining(client, session) for _ in range(2)] == [19, 18]
+    saved = client.post("/__admin/snapshots", json={"name": "two"}, headers=headers)
+    assert saved.status_code == 201
+    assert [remaining(client, session) for _ in range(3)] == [17, 16, 15]
+    restore = client.post("/__admin/snapshots/two/restore", headers=headers)
+    assert restore.status_code == 204
+    assert remaining(client, session) == 17  # as after the snapshot's two checks
+    # A reset after it forgets them again; the snapshot still holds them.
+    assert client.post("/__admin/reset", headers=headers).status_code == 204
+    assert remaining(client, session) == 19
+    assert client.post("/__admin/snapshots/two/restore", headers=headers).status_code == 204
+    assert remaining(client, session) == 17
