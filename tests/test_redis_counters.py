@@ -10,11 +10,13 @@ reset and snapshots, and Redis stopped and started again under load.
 
 import json
 import sqlite3
+import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,7 +26,8 @@ from typing import Any
 import pytest
 from conftest import ContractClient
 from contract import assert_conforms
-from redis_support import RedisServer
+from local_servers import run_to_exit
+from redis_support import RedisServer, free_port, running_redis
 
 from mockserver import Settings, create_app
 from mockserver.backend.ids import decode
@@ -335,3 +338,106 @@ def test_a_snapshot_saves_and_restores_the_counters(
     assert remaining(client, session) == 19
     assert client.post("/__admin/snapshots/two/restore", headers=headers).status_code == 204
     assert remaining(client, session) == 17
+
+
+# --- Redis lost and back ---------------------------------------------------------------
+
+GONE = "Redis cannot be reached; nothing was changed. Try again in 1 s."
+
+
+def test_while_redis_is_gone_checks_are_503s_and_come_back_by_themselves() -> None:
+    """Redis stopped under a steady load of checks, then started again on its
+    port: every answer is a 200 or the documented 503 (never a 500), the
+    503s changed nothing (no audit row), health names Redis, and the same
+    server process counts again once Redis is back."""
+    with running_redis() as redis_process:
+        args = ["--workers", "2", "--freeze-time", FROZEN_AT, "--redis", redis_process.url]
+        with run_server(args) as server:
+            base = server.base_url
+            body = key_with_limit(base, limit=100_000)
+            answers: list[tuple[int, Any, Any]] = []
+            stop = threading.Event()
+
+            def load() -> None:
+                while not stop.is_set():
+                    answers.append(call(base, "POST", CHECK, body))
+
+            threads = [threading.Thread(target=load) for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            try:
+                wait_until(lambda: sum(a[0] == 200 for a in answers) >= 30)
+                redis_process.stop()
+                wait_until(lambda: sum(a[0] == 503 for a in answers) >= 30)
+                status, health, headers = call(base, "GET", "/__admin/health")
+                assert (status, health["missing"], headers["Retry-After"]) == (503, ["Redis"], "1")
+                redis_process.start()
+                down = len(answers)
+                wait_until(lambda: sum(a[0] == 200 for a in answers[down:]) >= 30)
+            finally:
+                stop.set()
+                for thread in threads:
+                    thread.join(timeout=60)
+            assert call(base, "GET", "/__admin/health")[:2] == (
+                200,
+                {"status": "ok", "version": "0.1.0"},
+            )
+            assert {status for status, _, _ in answers} == {200, 503}
+            for status, answer, headers in answers:
+                if status == 503:
+                    assert answer["errors"] == [
+                        {"message": "Service unavailable", "code": 503, "detail": GONE}
+                    ]
+                    assert headers["Retry-After"] == "1"
+            # The last answers are 200s again, from the same server processes.
+            assert [status for status, _, _ in answers[-10:]] == [200] * 10
+            logs = "/api-auth/apps/race/audit/logs?limit=1000&start_date=2026-05-05T09:00:00Z"
+            rows = ok(base, "GET", logs)["data"]
+            admitted = {a["request_id"] for status, a, _ in answers if status == 200}
+            assert {row["request_id"] for row in rows} == admitted  # no row of a 503
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_bad_redis_url_or_a_redis_not_there_ends_serve_with_exit_2(tmp_path: Path) -> None:
+    for url, said in [
+        ("http://127.0.0.1:6379/0", "is no Redis URL"),
+        ("redis://127.0.0.1:6379/zero", "the database must be a number"),
+        ("redis://127.0.0.1:99999/0", "Port out of range"),
+        (f"redis://127.0.0.1:{free_port()}/0", "cannot reach Redis at"),
+    ]:
+        done = run_to_exit(
+            [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--redis", url],
+            timeout=60,
+        )
+        assert done.returncode == 2, done
+        assert "--redis" in done.stderr and said in done.stderr, done.stderr
+        assert "listening" not in done.stdout
+
+
+def test_a_reset_or_a_snapshot_without_redis_is_a_503_that_changed_nothing() -> None:
+    with running_redis() as redis_process:
+        client = in_process(redis_process)
+        assert client.create(app_slug="kept").status_code == 200
+        assert client.post("/__admin/snapshots", json={"name": "one"}).status_code == 201
+        redis_process.stop()
+        for path, body in [
+            ("/__admin/reset", None),
+            ("/__admin/snapshots", {"name": "two"}),
+            ("/__admin/snapshots/one/restore", None),
+        ]:
+            refused = client.post(path, json=body)
+            assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+            assert refused.get_json()["errors"][0]["detail"] == GONE
+        assert client.get("/api-auth/apps/kept").status_code == 200  # not reset
+        assert [s["name"] for s in client.get("/__admin/snapshots").get_json()["snapshots"]] == [
+            "one"
+        ]
+        redis_process.start()
+        assert client.post("/__admin/reset").status_code == 204
+        assert client.get("/api-auth/apps/kept").status_code == 404

@@ -115,6 +115,7 @@ def handle(
     elif isinstance(result, Reply):
         outgoing = Outgoing.json(result.payload, result.status)
         outgoing.decision = result.decision
+        outgoing.headers.extend(result.headers)
     else:
         outgoing = Outgoing.json(result, route.success_status)
     if preferences.delay_ms is not None:

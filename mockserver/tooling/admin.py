@@ -16,7 +16,7 @@ from mockserver import __version__
 from mockserver.backend.clock import ShiftedClock, format_timestamp, parse_timestamp
 from mockserver.backend.handlers import Call, Context, Document, Handler, Reply
 from mockserver.backend.ids import require_id_time
-from mockserver.contract.errors import ApiError
+from mockserver.contract.errors import UNAVAILABLE_RETRY_AFTER_S, ApiError
 from mockserver.state import snapshots
 from mockserver.state.journal import FILTERS
 
@@ -35,7 +35,8 @@ def health(ctx: Context, call: Call) -> dict[str, Any] | Reply:
     """Ready, or a 503 naming what the server needs and cannot reach."""
     missing = ctx.counters.missing()
     if missing:
-        return Reply(503, {"status": "unavailable", "version": __version__, "missing": missing})
+        body = {"status": "unavailable", "version": __version__, "missing": missing}
+        return Reply(503, body, headers=(("Retry-After", str(UNAVAILABLE_RETRY_AFTER_S)),))
     return {"status": "ok", "version": __version__}
 
 
