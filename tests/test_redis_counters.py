@@ -434,6 +434,9 @@ def test_a_reset_or_a_snapshot_without_redis_is_a_503_that_changed_nothing() -> 
             refused = client.post(path, json=body)
             assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
             assert refused.get_json()["errors"][0]["detail"] == GONE
+        # A management call of a key the API limits needs the counters too.
+        limited = client.get("/api-auth/apps", auth="Bearer sk_test_limited")
+        assert limited.status_code == 503 and limited.get_json()["errors"][0]["detail"] == GONE
         assert client.get("/api-auth/apps/kept").status_code == 200  # not reset
         assert [s["name"] for s in client.get("/__admin/snapshots").get_json()["snapshots"]] == [
             "one"
