@@ -9,6 +9,7 @@ reset and snapshots, and Redis stopped and started again under load.
 """
 
 import json
+import re
 import sqlite3
 import sys
 import threading
@@ -32,7 +33,13 @@ from redis_support import RedisServer, free_port, running_redis
 from mockserver import Settings, create_app
 from mockserver.backend.ids import decode
 from mockserver.state.counters import CounterRow, CounterStore, Outcome, Tally
-from mockserver.state.redis_counters import RedisCounters, connect
+from mockserver.state.redis_counters import (
+    RedisCounters,
+    RedisUrlError,
+    check_url,
+    connect,
+    redacted,
+)
 from mockserver.state.store import Store
 from mockserver.tooling.testing import run_server
 
@@ -444,3 +451,32 @@ def test_a_reset_or_a_snapshot_without_redis_is_a_503_that_changed_nothing() -> 
         redis_process.start()
         assert client.post("/__admin/reset").status_code == 204
         assert client.get("/api-auth/apps/kept").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://127.0.0.1:6379/0", "redis://localhost", "rediss://:pw@cache.internal:6380/15"],
+)
+def test_redis_urls_are_taken(url: str) -> None:
+    assert check_url(url) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("redis:///0", "names no host"),
+        ("unix:///run/redis.sock", "is no Redis URL"),
+        ("redis://h:0/0", "the port must be from 1 to 65535"),
+        ("redis://h:6379/0?timeout=1", "without ? or #"),
+        ("redis://h:6379/one", "the database must be a number"),
+    ],
+)
+def test_other_urls_are_refused_saying_why(url: str, said: str) -> None:
+    with pytest.raises(RedisUrlError, match=re.escape(said)):
+        check_url(url)
+
+
+def test_a_password_is_never_shown() -> None:
+    assert redacted("redis://:hunter2@h:1/0") == "redis://:***@h:1/0"
+    assert redacted("rediss://ops:hunter2@h:1/0") == "rediss://ops:***@h:1/0"
+    assert redacted("redis://h:1/0") == "redis://h:1/0"
