@@ -68,7 +68,7 @@ def _check(settings: Settings) -> tuple[str, str, bytes]:
     from mockserver.backend.fixtures import FixtureError
     from mockserver.contract.spec import SpecError
     from mockserver.serving.context import build_context, load
-    from mockserver.state.redis_counters import RedisUrlError, redacted
+    from mockserver.state.redis_counters import RedisCounters, RedisUrlError, redacted
     from mockserver.state.store import StoreError
 
     try:
@@ -79,11 +79,13 @@ def _check(settings: Settings) -> tuple[str, str, bytes]:
     except (SpecError, FixtureError, StoreError, RedisUrlError) as error:
         return "error", str(error), b""
     trace("check: state ready")
-    if context.counters.missing():
+    if isinstance(context.counters, RedisCounters):
         # A server that cannot count would answer every check 503: say so now.
-        assert settings.redis_url is not None
-        context.store.close()
-        return "error", f"--redis: cannot reach Redis at {redacted(settings.redis_url)}", b""
+        why = context.counters.unreachable_because()
+        if why is not None:
+            context.store.close()
+            url = redacted(str(settings.redis_url))
+            return "error", f"--redis: cannot reach Redis at {url}: {why}", b""
     context.store.close()
     context.journal.close()
     admin = loaded.admin_spec.document

@@ -20,6 +20,11 @@ script's keys share a cluster slot:
 session's incarnation too. Keys of an earlier generation are never read
 again and expire by themselves.
 
+A broken connection is retried once at once (after Redis restarted, each
+pooled connection fails once): if Redis died after running the script but
+before answering, that request may be counted twice; a Redis that died
+that way without persistence has lost every count anyway.
+
 The check's audit row is written after the script, in the state's database:
 when that write fails, a second script takes the counted requests back, so
 that nothing stays counted. When Redis cannot be reached, the script has
@@ -245,11 +250,15 @@ class RedisCounters:
         self._call(self._replace, args)
 
     def missing(self) -> list[str]:
+        return [] if self.unreachable_because() is None else [REDIS]
+
+    def unreachable_because(self) -> str | None:
+        """Why Redis does not answer a PING (None: it does), in redis-py's words."""
         try:
             self._client.ping()
-        except self._errors:
-            return [REDIS]
-        return []
+        except self._errors as error:
+            return str(error) or type(error).__name__
+        return None
 
 
 def _glob_escape(text: str) -> str:
