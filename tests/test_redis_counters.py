@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -363,24 +363,31 @@ def test_while_redis_is_gone_checks_are_503s_and_come_back_by_themselves() -> No
             base = server.base_url
             body = key_with_limit(base, limit=100_000)
             answers: list[tuple[int, Any, Any]] = []
+            failures: list[BaseException] = []
             stop = threading.Event()
 
             def load() -> None:
-                while not stop.is_set():
-                    answers.append(call(base, "POST", CHECK, body))
+                try:
+                    while not stop.is_set():
+                        answers.append(call(base, "POST", CHECK, body))
+                except BaseException as failure:  # an answer off its contract
+                    failures.append(failure)
+                    stop.set()
 
             threads = [threading.Thread(target=load) for _ in range(3)]
             for thread in threads:
                 thread.start()
             try:
-                wait_until(lambda: sum(a[0] == 200 for a in answers) >= 30)
+                wait_until(lambda: sum(a[0] == 200 for a in answers) >= 30, failures=failures)
                 redis_process.stop()
-                wait_until(lambda: sum(a[0] == 503 for a in answers) >= 30)
+                wait_until(lambda: sum(a[0] == 503 for a in answers) >= 30, failures=failures)
                 status, health, headers = call(base, "GET", "/__admin/health")
                 assert (status, health["missing"], headers["Retry-After"]) == (503, ["Redis"], "1")
                 redis_process.start()
                 down = len(answers)
-                wait_until(lambda: sum(a[0] == 200 for a in answers[down:]) >= 30)
+                wait_until(
+                    lambda: sum(a[0] == 200 for a in answers[down:]) >= 30, failures=failures
+                )
             finally:
                 stop.set()
                 for thread in threads:
@@ -404,9 +411,13 @@ def test_while_redis_is_gone_checks_are_503s_and_come_back_by_themselves() -> No
             assert {row["request_id"] for row in rows} == admitted  # no row of a 503
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
+def wait_until(
+    condition: Callable[[], bool], timeout: float = 60, failures: Sequence[BaseException] = ()
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
+        if failures:
+            raise failures[0]
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
 
