@@ -250,8 +250,10 @@ def test_a_rule_of_l_admits_exactly_l_across_two_servers_sharing_redis(
 ) -> None:
     body = key_with_limit(two_servers[0])
     machines: set[int] = set()
+    every: list[dict[str, Any]] = []
     for _round in range(ROUNDS):
         answers = race(two_servers, body)
+        every += [answer for _, answer in answers]
         assert {status for status, _ in answers} == {200}
         admitted = [answer for _, answer in answers if answer["allowed"]]
         assert len(admitted) == LIMIT
@@ -261,6 +263,12 @@ def test_a_rule_of_l_admits_exactly_l_across_two_servers_sharing_redis(
         # A new window for both servers: the clock's offset is in the shared state.
         ok(two_servers[1], "POST", "/__admin/clock", {"advance_seconds": 3600})
     assert len(machines) >= 2, "one process answered every check"
+    # Every check was audited once (its row written after its counts), seen alike from both.
+    logs = "/api-auth/apps/race/audit/logs?limit=1000&start_date=2026-05-05T09:00:00Z"
+    for base in two_servers:
+        rows = ok(base, "GET", logs)["data"]
+        assert sorted(row["request_id"] for row in rows) == sorted(a["request_id"] for a in every)
+        assert sum(row["outcome"] == "VALID" for row in rows) == LIMIT * ROUNDS
     # The counts are Redis's: the state's own table never saw one.
     client = connect(redis_server.url)
     keys = list(client.scan_iter(match=f"*|/v1/things@{LIMIT}/3600s"))
