@@ -14,6 +14,7 @@ count in it, read and bumped in one IMMEDIATE transaction under the
 writers' lock (database.py), which also holds the check's audit row.
 """
 
+import secrets
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +28,6 @@ CREATE TABLE IF NOT EXISTS counters (
     window_start INTEGER NOT NULL,
     count INTEGER NOT NULL
 ) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta (key, value)
-    VALUES ('counters_namespace', random() & 9223372036854775807);
 """
 
 
@@ -122,13 +121,19 @@ class CounterStore(Protocol):
 
 
 def namespace_of(db: SharedSqlite) -> int:
-    """A random number drawn once per state (TABLES), which names the state's
-    counters outside it: servers sharing the state share it."""
-    row = (
-        db.connection()
-        .execute("SELECT value FROM meta WHERE key = 'counters_namespace'")
-        .fetchone()
-    )
+    """A random number drawn once per state and kept in its ``meta`` table,
+    which names the state's counters outside it: servers sharing the state
+    share it. The first to ask draws it; one that asks at the same time
+    finds it there (plain SQL that PostgreSQL speaks too)."""
+    with db.transaction() as connection:
+        connection.execute(
+            "INSERT INTO meta (key, value) VALUES ('counters_namespace', ?)"
+            " ON CONFLICT (key) DO NOTHING",
+            (secrets.randbits(62),),
+        )
+        row = connection.execute(
+            "SELECT value FROM meta WHERE key = 'counters_namespace'"
+        ).fetchone()
     return int(row[0])
 
 

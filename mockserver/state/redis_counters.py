@@ -16,7 +16,7 @@ script's keys share a cluster slot:
   window open longer than the wall clock: the minute covers a test's moves).
 
 ``NS`` is the state's namespace, a random number drawn once per state
-(counters.py's TABLES), and for a session its file's name, which names the
+(counters.namespace_of), and for a session its file's name, which names the
 session's incarnation too. Keys of an earlier generation are never read
 again and expire by themselves.
 
