@@ -11,9 +11,10 @@ script's keys share a cluster slot:
 - ``mockserver:{NS}:gen``: the generation, a number a reset or a restored
   snapshot moves on, at once for every server;
 - ``mockserver:{NS}:g<gen>:<counter name>``: a hash of ``w`` (the start of
-  the counter's window, ms) and ``n`` (the count in it), which expires a
-  minute after its window would have ended (a frozen or moved clock keeps a
-  window open longer than the wall clock: the minute covers a test's moves).
+  the counter's window, ms) and ``n`` (the count in it), which expires its
+  window's length plus a minute after its last count, so never before its
+  window has ended (Redis knows only the wall clock: a frozen or moved one
+  may keep a window open longer, and the minute covers a test's moves).
 
 ``NS`` is the state's namespace, a random number drawn once per state
 (counters.namespace_of), and for a session its file's name, which names the
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     import redis
 
 REDIS = "Redis"
-# How long past its window's end a counter is kept (see the module's note).
+# How much longer than its window a counter is kept (see the module's note).
 GRACE_MS = 60_000
 # A restored counter's life: the longest window (a calendar month of 31 days), and the grace.
 RESTORED_TTL_MS = 31 * 86_400_000 + GRACE_MS
