@@ -499,3 +499,8 @@ def test_a_password_is_never_shown() -> None:
     assert redacted("redis://:hunter2@h:1/0") == "redis://:***@h:1/0"
     assert redacted("rediss://ops:hunter2@h:1/0") == "rediss://ops:***@h:1/0"
     assert redacted("redis://h:1/0") == "redis://h:1/0"
+
+
+def test_settings_made_in_code_meet_the_same_check() -> None:
+    with pytest.raises(RedisUrlError, match="is no Redis URL"):
+        create_app(Settings(redis_url="http://127.0.0.1:6379/0"))

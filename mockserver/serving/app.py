@@ -133,7 +133,9 @@ def create_app(settings: Settings | None = None) -> "Flask":
     """Build the server for ``settings``.
 
     Raises SpecError, FixtureError or StoreError when the spec, the fixtures
-    or the state cannot be served; nothing is half-started.
+    or the state cannot be served, RedisUrlError for a ``redis_url`` that is
+    no Redis URL (or without redis-py); nothing is half-started. A Redis
+    that does not answer is not waited for: the counters answer 503 until it does.
     """
     settings = settings or Settings()
     loaded = load(settings)

@@ -61,18 +61,21 @@ def build_context(settings: Settings, spec: Spec, fixtures: Fixtures | None = No
     and wire the rest."""
     base_clock = FrozenClock(settings.frozen_time) if settings.frozen_time else SystemClock()
     fixtures = fixtures or load_fixtures(settings.fixtures_dir, spec)
+    # Before the store is opened: a bad URL leaves nothing half-open.
+    redis_client = None
+    if settings.redis_url is not None:
+        from mockserver.state import redis_counters
+
+        redis_client = redis_counters.connect(settings.redis_url)
     store = Store(settings.state_path, durable=not settings.state_is_temporary)
     # Moved by POST /__admin/clock, for every worker: the offset is shared state.
     clock = ShiftedClock(base_clock, store.clock_offset.read)
     rule_schema = spec.component_schema("RateLimitRule")
     ids = ProcessSnowflakes(clock, machine_id_from(settings.seed), store.claim_machine_id)
     counters: CounterStore = store.counters
-    if settings.redis_url is not None:
-        from mockserver.state import redis_counters
-
-        client = redis_counters.connect(settings.redis_url)
+    if redis_client is not None:
         counters = redis_counters.RedisCounters(
-            client, str(namespace_of(store.database)), store.database
+            redis_client, str(namespace_of(store.database)), store.database
         )
     context = Context(
         fixtures=fixtures,

@@ -149,6 +149,7 @@ def connect(url: str) -> "redis.Redis":
     first request must not be the client's 503. Timeouts are not retried:
     the script may have run.
     """
+    check_url(url)  # Settings made in code meet the option's checks too
     try:
         import redis
         from redis.backoff import NoBackoff
