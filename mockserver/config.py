@@ -51,6 +51,9 @@ class Settings:
     # seconds, and at most this many live at once.
     session_ttl_seconds: float = 3600.0
     max_sessions: int = 100
+    # Where the gateway's rate-limit counters live: a Redis URL
+    # (redis://HOST:PORT/N), or None for the state's database.
+    redis_url: str | None = None
 
     def to_json(self) -> str:
         """Settings for a worker process, which gets them through its environment."""

@@ -42,8 +42,9 @@ def client() -> ContractClient:
 
 
 @pytest.fixture
-def frozen() -> ContractClient:
-    return started(ContractClient(create_app(Settings(frozen_time=FROZEN))))
+def frozen(counter_backend: dict[str, Any]) -> ContractClient:
+    """The rate-limit tests' server, with its counters in SQLite, then in Redis."""
+    return started(ContractClient(create_app(Settings(frozen_time=FROZEN, **counter_backend))))
 
 
 def check(

@@ -24,8 +24,9 @@ FROZEN = datetime(2026, 4, 1, 8, 0, 15, tzinfo=UTC)
 
 
 @pytest.fixture
-def frozen() -> ContractClient:
-    return ContractClient(create_app(Settings(frozen_time=FROZEN)))
+def frozen(counter_backend: dict[str, Any]) -> ContractClient:
+    """Counted in SQLite, then in Redis (redis_support.py)."""
+    return ContractClient(create_app(Settings(frozen_time=FROZEN, **counter_backend)))
 
 
 def test_the_sixth_call_in_a_minute_is_a_429_saying_when_to_retry(frozen: ContractClient) -> None:

@@ -45,8 +45,9 @@ WINDOWS = [
 
 
 @pytest.fixture
-def frozen() -> ContractClient:
-    return ContractClient(create_app(Settings(frozen_time=FROZEN)))
+def frozen(counter_backend: dict[str, Any]) -> ContractClient:
+    """Counters in SQLite, then in Redis (redis_support.py): the same windows."""
+    return ContractClient(create_app(Settings(frozen_time=FROZEN, **counter_backend)))
 
 
 def key_with_rule(client: ContractClient, rule: dict[str, Any]) -> str:

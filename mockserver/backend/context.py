@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from mockserver.backend.clock import Clock, format_timestamp
 from mockserver.backend.fixtures import Fixtures
 from mockserver.state.audit import AuditLog
+from mockserver.state.counters import CounterStore
 from mockserver.state.journal import Journal
 from mockserver.state.store import Store
 
@@ -39,6 +40,9 @@ class Context:
     complete_rule: Callable[[dict[str, Any]], dict[str, Any]]
     journal: Journal
     audit: AuditLog
+    # The rate-limit counters: the store's own (its database), or Redis's
+    # (``serve --redis``, state/redis_counters.py).
+    counters: CounterStore
     # The 32 random bytes of a new key's secret (seeded by --seed: keys.py).
     secret_bytes: Callable[[], bytes] = field(default=_random_secret_bytes)
     # Runs after the fixtures were loaded into the state (the demo audit
@@ -59,6 +63,10 @@ class Context:
         With ``only_if_new``, only a state that never held anything is loaded.
         """
         schemes = [scheme.record() for scheme in self.fixtures.schemes.values()]
+        if not only_if_new and not self.counters.in_state:
+            # First: when Redis cannot be reached, the reset changes nothing.
+            # (A new state's counters are new too: nothing to clear.)
+            self.counters.clear()
         loaded = self.store.load(
             schemes, self.fixtures.apps, self.fixtures.app_keys, only_if_new=only_if_new
         )
@@ -101,6 +109,8 @@ class Reply:
     # The decision in a few words, shown on the inspector's row (the gateway's
     # check: allowed, or the reason and the blocking rule).
     decision: dict[str, Any] | None = None
+    # Headers the answer carries besides (a 503's Retry-After).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 # Returns the JSON body (None: no body), a Document or a Reply.

@@ -9,7 +9,8 @@ decisions are 200s with ``allowed: false``. It authenticates no caller.
 Every applicable rule is evaluated, in priority order, with no short
 circuit: a rule that admits the request counts it even when another blocks
 it; a blocking rule does not count it. Counters live in the shared state
-(state/counters.py) and are exact across worker processes.
+(state/counters.py) or in Redis (state/redis_counters.py) and are exact
+across worker processes and servers.
 """
 
 import hashlib
@@ -136,9 +137,14 @@ def evaluate(
         if record is not None:
             record(db, decided[0])
 
-    ctx.store.counters.take(
+    ctx.counters.take(
         [
-            Tally(f"{name}@{rule_string(rule)}", window.start_ms, rule["max_requests"])
+            Tally(
+                f"{name}@{rule_string(rule)}",
+                window.start_ms,
+                rule["max_requests"],
+                window.end_ms - window.start_ms,
+            )
             for (rule, name), window in zip(counted, windows, strict=True)
         ],
         decide,

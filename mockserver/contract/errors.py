@@ -24,7 +24,10 @@ STANDARD_MESSAGES: dict[int, str] = {
     422: "Invalid request payload",
     429: "Rate limit exceeded",
     500: "Something went wrong",
+    503: "Service unavailable",
 }
+# How long a client is told to wait when a server the state needs is gone.
+UNAVAILABLE_RETRY_AFTER_S = 1
 
 
 @dataclass(frozen=True)
@@ -74,3 +77,21 @@ class ApiError(Exception):
 
     def envelope(self) -> dict[str, Any]:
         return {"errors": [problem.as_entry(self.status) for problem in self.problems]}
+
+
+def unavailable(what: str) -> ApiError:
+    """The 503 of a request that needs ``what`` (Redis, the database) while
+    it cannot be reached: nothing was changed, and ``Retry-After`` says
+    when to try again. The same words whatever is missing, so that the
+    contracts document one answer."""
+    seconds = UNAVAILABLE_RETRY_AFTER_S
+    return ApiError(
+        503,
+        [
+            Problem(
+                STANDARD_MESSAGES[503],
+                detail=f"{what} cannot be reached; nothing was changed. Try again in {seconds} s.",
+            )
+        ],
+        headers={"Retry-After": str(seconds)},
+    )

@@ -26,7 +26,7 @@ from mockserver.backend.handlers import Call, Context, Document, Reply
 from mockserver.backend.rules import RuleBroken
 from mockserver.backend.sessions import SessionContexts
 from mockserver.config import MAX_BODY_BYTES, Settings
-from mockserver.contract.errors import ApiError
+from mockserver.contract.errors import ApiError, unavailable
 from mockserver.contract.spec import Operation
 from mockserver.contract.validation import parse_json_body, parse_query, validate_body
 from mockserver.http.cors import CorsPolicy
@@ -37,6 +37,7 @@ from mockserver.http.prefer import forced_response, read_preferences
 from mockserver.http.printable import printable
 from mockserver.http.router import Admission, Route, Router
 from mockserver.http.secrets import masked_body, masked_headers, masked_query
+from mockserver.state.counters import CountersUnavailable
 from mockserver.state.sessions import SESSION_HEADER
 
 logger = logging.getLogger("mockserver")
@@ -117,6 +118,7 @@ def handle(
     elif isinstance(result, Reply):
         outgoing = Outgoing.json(result.payload, result.status)
         outgoing.decision = result.decision
+        outgoing.headers.extend(result.headers)
     else:
         outgoing = Outgoing.json(result, route.success_status)
     if preferences.delay_ms is not None:
@@ -286,6 +288,8 @@ class Pipeline:
                 return route, handle(route, context, incoming, path_params, admit)
         except ApiError as error:
             return route, Outgoing.error(error)
+        except CountersUnavailable as gone:  # Redis is gone: a 503, never a 500
+            return route, Outgoing.error(unavailable(gone.what))
         except Exception:
             logger.exception(
                 "unexpected error while serving %s %s",

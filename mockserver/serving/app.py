@@ -79,6 +79,9 @@ def session_context(default: Context, name: str, path: Path, settings: Settings)
         default,
         store=store,
         audit=AuditLog(store.database, settings.audit_size),
+        # The file's name names the session's incarnation: a session made
+        # again under the same name never meets its predecessor's counters.
+        counters=default.counters.for_session(path.stem, store),
         clock=ShiftedClock(default.clock.base, store.clock_offset.read),
         session=name,
     )
@@ -132,7 +135,9 @@ def create_app(settings: Settings | None = None) -> "Flask":
     """Build the server for ``settings``.
 
     Raises SpecError, FixtureError or StoreError when the spec, the fixtures
-    or the state cannot be served; nothing is half-started.
+    or the state cannot be served, RedisUrlError for a ``redis_url`` that is
+    no Redis URL (or without redis-py); nothing is half-started. A Redis
+    that does not answer is not waited for: the counters answer 503 until it does.
     """
     settings = settings or Settings()
     loaded = load(settings)

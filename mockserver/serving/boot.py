@@ -68,6 +68,7 @@ def _check(settings: Settings) -> tuple[str, str, bytes]:
     from mockserver.backend.fixtures import FixtureError
     from mockserver.contract.spec import SpecError
     from mockserver.serving.context import build_context, load
+    from mockserver.state.redis_counters import RedisCounters, RedisUrlError, redacted
     from mockserver.state.store import StoreError
 
     try:
@@ -75,9 +76,16 @@ def _check(settings: Settings) -> tuple[str, str, bytes]:
         loaded = load(settings)
         trace("check: spec and fixtures read")
         context = build_context(settings, loaded.spec, loaded.fixtures)
-    except (SpecError, FixtureError, StoreError) as error:
+    except (SpecError, FixtureError, StoreError, RedisUrlError) as error:
         return "error", str(error), b""
     trace("check: state ready")
+    if isinstance(context.counters, RedisCounters):
+        # A server that cannot count would answer every check 503: say so now.
+        why = context.counters.unreachable_because()
+        if why is not None:
+            context.store.close()
+            url = redacted(str(settings.redis_url))
+            return "error", f"--redis: cannot reach Redis at {url}: {why}", b""
     context.store.close()
     context.journal.close()
     admin = loaded.admin_spec.document

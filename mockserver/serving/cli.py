@@ -187,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="at most N sessions at once; one more is a 429 (default 100)",
     )
     serve.add_argument(
+        "--redis",
+        type=options.redis_url,
+        default=None,
+        metavar="URL",
+        help="keep the gateway's rate-limit counters in this Redis, e.g. redis://127.0.0.1:6379/0,"
+        " shared by every server pointed at it (default: in the state; needs mockserver[replicas])",
+    )
+    serve.add_argument(
         "--state",
         type=Path,
         default=None,
@@ -271,6 +279,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         watch=args.watch,
         session_ttl_seconds=args.session_ttl,
         max_sessions=args.max_sessions,
+        redis_url=args.redis,
     )
 
 
@@ -361,6 +370,7 @@ def _run_workers(
     from granian.log import LogLevels
 
     from mockserver.serving.boot import Reaped, fork_announcer, worker_app_loader
+    from mockserver.state.redis_counters import redacted
 
     server = Granian(
         # Only named in granian's own messages: the app comes from the loader below.
@@ -382,7 +392,8 @@ def _run_workers(
         [
             f"mockserver {__version__} listening on http://{host}:{port}",
             f"dev key: Authorization: Bearer {checked.dev_key}",
-            f"workers: {workers}; state: {args.state or 'temporary'}",
+            f"workers: {workers}; state: {args.state or 'temporary'}"
+            + (f"; counters: {redacted(args.redis)}" if args.redis else ""),
         ]
     )
     announcer: list[Reaped] = []

@@ -19,6 +19,7 @@ from mockserver.config import Settings
 from mockserver.contract.resources import gateway_spec_path
 from mockserver.contract.spec import Spec, load_spec
 from mockserver.state.audit import AuditLog
+from mockserver.state.counters import CounterStore, namespace_of
 from mockserver.state.journal import Journal
 from mockserver.state.store import Store
 from mockserver.tooling.admin import ADMIN_SPEC_PATH
@@ -60,11 +61,22 @@ def build_context(settings: Settings, spec: Spec, fixtures: Fixtures | None = No
     and wire the rest."""
     base_clock = FrozenClock(settings.frozen_time) if settings.frozen_time else SystemClock()
     fixtures = fixtures or load_fixtures(settings.fixtures_dir, spec)
+    # Before the store is opened: a bad URL leaves nothing half-open.
+    redis_client = None
+    if settings.redis_url is not None:
+        from mockserver.state import redis_counters
+
+        redis_client = redis_counters.connect(settings.redis_url)
     store = Store(settings.state_path, durable=not settings.state_is_temporary)
     # Moved by POST /__admin/clock, for every worker: the offset is shared state.
     clock = ShiftedClock(base_clock, store.clock_offset.read)
     rule_schema = spec.component_schema("RateLimitRule")
     ids = ProcessSnowflakes(clock, machine_id_from(settings.seed), store.claim_machine_id)
+    counters: CounterStore = store.counters
+    if redis_client is not None:
+        counters = redis_counters.RedisCounters(
+            redis_client, str(namespace_of(store.database)), store.database
+        )
     context = Context(
         fixtures=fixtures,
         store=store,
@@ -73,6 +85,7 @@ def build_context(settings: Settings, spec: Spec, fixtures: Fixtures | None = No
         complete_rule=lambda rule: complete_rule(rule, rule_schema),
         journal=Journal(settings.journal_path, settings.journal_size),
         audit=AuditLog(store.database, settings.audit_size),
+        counters=counters,
     )
     if settings.seed is not None:
         context.secret_bytes = SeededSecrets(settings.seed, ids.machine_id)

@@ -154,3 +154,16 @@ def duration(text: str) -> float:
     if not 0 < seconds < float("inf"):
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
     return seconds
+
+
+def redis_url(text: str) -> str:
+    """A Redis database's URL, ``redis://HOST:PORT/N`` (checked, not yet reached)."""
+    from mockserver.state.redis_counters import RedisUrlError, check_url
+
+    try:
+        return check_url(text.strip())
+    except RedisUrlError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+redis_url.__name__ = "Redis URL"

@@ -13,6 +13,11 @@ way meanwhile, so a request that reads twice never sees both. Two things are
 not the snapshot's to put back: the snowflake machine-id claims (kept as
 they are, so that no id is ever made twice) and the caches' version
 (moved on, so that every process re-reads what changed).
+
+Counters kept outside the database (Redis, redis_counters.py) are read into
+the copy's ``counters`` table as it is saved, and put back from it when it
+is restored, before the database is: when Redis cannot be reached, neither
+changes anything.
 """
 
 import os
@@ -21,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mockserver.state.counters import CounterStore, read_rows, write_rows
 from mockserver.state.store import Store
 
 _SUFFIX = ".sqlite3"
@@ -35,8 +41,12 @@ def _file(directory: Path, name: str) -> Path:
     return path
 
 
-def save(store: Store, directory: Path, name: str) -> dict[str, Any]:
-    """Save the store as snapshot ``name`` (replacing one of that name)."""
+def save(
+    store: Store, directory: Path, name: str, counters: CounterStore | None = None
+) -> dict[str, Any]:
+    """Save the store as snapshot ``name`` (replacing one of that name), with
+    ``counters`` when they are not the store's own."""
+    outside = None if counters is None or counters.in_state else counters.rows()
     directory.mkdir(parents=True, exist_ok=True)
     target = _file(directory, name)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
@@ -44,6 +54,9 @@ def save(store: Store, directory: Path, name: str) -> dict[str, Any]:
     try:
         # One step: a read transaction of the source, so a consistent state.
         store.database.connection().backup(copy)
+        if outside is not None:
+            with copy:
+                write_rows(copy, outside)
         # A plain file, with no -wal and -shm beside it while it waits.
         copy.execute("PRAGMA journal_mode=DELETE")
     finally:
@@ -82,8 +95,9 @@ def delete(directory: Path, name: str) -> bool:
     return True
 
 
-def restore(store: Store, directory: Path, name: str) -> bool:
-    """Put snapshot ``name`` back into the store; False when there is none."""
+def restore(store: Store, directory: Path, name: str, counters: CounterStore | None = None) -> bool:
+    """Put snapshot ``name`` back into the store, and into ``counters`` when
+    they are not the store's own; False when there is none."""
     path = _file(directory, name)
     try:
         source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
@@ -98,6 +112,8 @@ def restore(store: Store, directory: Path, name: str) -> bool:
         ):
             claims = db.execute("SELECT machine_id FROM machines ORDER BY claimed_seq").fetchall()
             version_before = store.cache_version()
+            if counters is not None and not counters.in_state:
+                counters.replace(read_rows(source))
             source.backup(db)
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM machines")

@@ -14,9 +14,9 @@ from typing import Any
 
 from mockserver import __version__
 from mockserver.backend.clock import ShiftedClock, format_timestamp, parse_timestamp
-from mockserver.backend.handlers import Call, Context, Document, Handler
+from mockserver.backend.handlers import Call, Context, Document, Handler, Reply
 from mockserver.backend.ids import require_id_time
-from mockserver.contract.errors import ApiError
+from mockserver.contract.errors import UNAVAILABLE_RETRY_AFTER_S, ApiError
 from mockserver.state import snapshots
 from mockserver.state.journal import FILTERS
 
@@ -31,7 +31,12 @@ def _filters(ctx: Context, call: Call) -> dict[str, Any]:
     }
 
 
-def health(ctx: Context, call: Call) -> dict[str, Any]:
+def health(ctx: Context, call: Call) -> dict[str, Any] | Reply:
+    """Ready, or a 503 naming what the server needs and cannot reach."""
+    missing = ctx.counters.missing()
+    if missing:
+        body = {"status": "unavailable", "version": __version__, "missing": missing}
+        return Reply(503, body, headers=(("Retry-After", str(UNAVAILABLE_RETRY_AFTER_S)),))
     return {"status": "ok", "version": __version__}
 
 
@@ -103,12 +108,12 @@ def list_snapshots(ctx: Context, call: Call) -> dict[str, Any]:
 
 
 def save_snapshot(ctx: Context, call: Call) -> dict[str, Any]:
-    return snapshots.save(ctx.store, _snapshots_of(ctx), call.body["name"])
+    return snapshots.save(ctx.store, _snapshots_of(ctx), call.body["name"], ctx.counters)
 
 
 def restore_snapshot(ctx: Context, call: Call) -> None:
     name = _snapshot_name(ctx, call)
-    if not snapshots.restore(ctx.store, _snapshots_of(ctx), name):
+    if not snapshots.restore(ctx.store, _snapshots_of(ctx), name, ctx.counters):
         raise _no_snapshot(name)
 
 

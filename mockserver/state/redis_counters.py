@@ -1,0 +1,278 @@
+"""Rate-limit counters in Redis (``mockserver serve --redis redis://HOST:PORT/N``).
+
+For servers that share one state from several machines: Redis is where
+their counters meet. A check's counters are read and bumped by one Lua
+script, which Redis runs whole before any other command, so a rule of L per
+window admits exactly L however many workers and servers check at once.
+
+Keys, all of one state's (or session's) under one hash tag, so that a
+script's keys share a cluster slot:
+
+- ``mockserver:{NS}:gen``: the generation, a number a reset or a restored
+  snapshot moves on, at once for every server;
+- ``mockserver:{NS}:g<gen>:<counter name>``: a hash of ``w`` (the start of
+  the counter's window, ms) and ``n`` (the count in it), which expires its
+  window's length plus a minute after its last count, so never before its
+  window has ended (Redis knows only the wall clock: a frozen or moved one
+  may keep a window open longer, and the minute covers a test's moves).
+
+``NS`` is the state's namespace, a random number drawn once per state
+(counters.namespace_of), and for a session its file's name, which names the
+session's incarnation too. Keys of an earlier generation are never read
+again and expire by themselves.
+
+A broken connection is retried once at once (after Redis restarted, each
+pooled connection fails once): if Redis died after running the script but
+before answering, that request may be counted twice; a Redis that died
+that way without persistence has lost every count anyway.
+
+The check's audit row is written after the script, in the state's database:
+when that write fails, a second script takes the counted requests back, so
+that nothing stays counted. When Redis cannot be reached, the script has
+not run: CountersUnavailable, and nothing was counted.
+"""
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from mockserver.state.counters import (
+    CounterRow,
+    CountersUnavailable,
+    Outcome,
+    StateWithCounters,
+    Tally,
+    Then,
+)
+from mockserver.state.database import SharedSqlite
+
+if TYPE_CHECKING:
+    import redis
+
+REDIS = "Redis"
+# How much longer than its window a counter is kept (see the module's note).
+GRACE_MS = 60_000
+# A restored counter's life: the longest window (a calendar month of 31 days), and the grace.
+RESTORED_TTL_MS = 31 * 86_400_000 + GRACE_MS
+# A Redis that does not answer within these is taken as gone (a 503 at once,
+# not a request that hangs).
+CONNECT_TIMEOUT_S = 1.0
+COMMAND_TIMEOUT_S = 2.0
+
+# KEYS[1]: the generation's key. ARGV[1]: the prefix of the counters' keys
+# (before the generation), then per tally: name, window start, limit, ttl ms.
+# Returns the generation, then per tally 1 (admitted) or 0, and the count.
+_TAKE = """
+local gen = redis.call('GET', KEYS[1]) or '0'
+local prefix = ARGV[1] .. gen .. ':'
+local out = {gen}
+for i = 2, #ARGV, 4 do
+  local key = prefix .. ARGV[i]
+  local start = ARGV[i + 1]
+  local stored = redis.call('HMGET', key, 'w', 'n')
+  local count = 0
+  if stored[1] == start then count = tonumber(stored[2]) end
+  if count >= tonumber(ARGV[i + 2]) then
+    table.insert(out, 0)
+    table.insert(out, count)
+  else
+    redis.call('HSET', key, 'w', start, 'n', count + 1)
+    redis.call('PEXPIRE', key, ARGV[i + 3])
+    table.insert(out, 1)
+    table.insert(out, count + 1)
+  end
+end
+return out
+"""
+# Takes back what _TAKE counted (the audit row could not be written).
+# KEYS[1]: the generation's key. ARGV[1]: the prefix, ARGV[2]: the generation
+# _TAKE counted in, then per admitted tally: name, window start.
+_UNDO = """
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[2] then return 0 end
+local prefix = ARGV[1] .. ARGV[2] .. ':'
+for i = 3, #ARGV, 2 do
+  local key = prefix .. ARGV[i]
+  local stored = redis.call('HMGET', key, 'w', 'n')
+  if stored[1] == ARGV[i + 1] and tonumber(stored[2]) > 0 then
+    redis.call('HINCRBY', key, 'n', -1)
+  end
+end
+return 1
+"""
+# Every counter becomes one of ARGV's (a snapshot put back), in a new generation.
+# KEYS[1]: the generation's key. ARGV[1]: the prefix, ARGV[2]: their ttl ms,
+# then per row: name, window start, count.
+_REPLACE = """
+local gen = redis.call('INCR', KEYS[1])
+local prefix = ARGV[1] .. gen .. ':'
+for i = 3, #ARGV, 3 do
+  local key = prefix .. ARGV[i]
+  redis.call('HSET', key, 'w', ARGV[i + 1], 'n', ARGV[i + 2])
+  redis.call('PEXPIRE', key, ARGV[2])
+end
+return gen
+"""
+
+
+class RedisUrlError(ValueError):
+    """Not a URL of a Redis database (``redis://HOST:PORT/N``)."""
+
+
+def check_url(text: str) -> str:
+    """``text`` if it names a Redis database: ``redis://`` or ``rediss://``
+    (TLS), a host, an optional port and password, an optional database
+    number; RedisUrlError saying what is wrong otherwise."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as error:
+        raise RedisUrlError(f"not a Redis URL: {error}") from None
+    if parts.scheme not in ("redis", "rediss"):
+        raise RedisUrlError(f"{text!r} is no Redis URL: write redis://HOST:PORT/N")
+    if not parts.hostname:
+        raise RedisUrlError(f"{text!r} names no host: write redis://HOST:PORT/N")
+    if port == 0:
+        raise RedisUrlError(f"{text!r}: the port must be from 1 to 65535")
+    database = parts.path.strip("/")
+    if database and not (database.isascii() and database.isdigit()):
+        raise RedisUrlError(f"{text!r}: the database must be a number, as in redis://HOST:PORT/0")
+    if parts.query or parts.fragment:
+        raise RedisUrlError(f"{text!r}: write redis://HOST:PORT/N, without ? or #")
+    return text
+
+
+def connect(url: str) -> "redis.Redis":
+    """A client of the Redis at ``url`` (connections are made on first use).
+
+    One immediate retry on a broken connection: after Redis restarted, each
+    pooled connection fails once before the pool makes a new one, and that
+    first request must not be the client's 503. Timeouts are not retried:
+    the script may have run.
+    """
+    check_url(url)  # Settings made in code meet the option's checks too
+    try:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+    except ImportError:
+        raise RedisUrlError("--redis needs redis-py: pip install 'mockserver[replicas]'") from None
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=COMMAND_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+    )
+
+
+class RedisCounters:
+    """A state's (or a session's) counters in Redis."""
+
+    in_state = False
+
+    def __init__(self, client: "redis.Redis", namespace: str, database: SharedSqlite) -> None:
+        """``namespace`` names the state or session; ``database`` is the
+        state's, where the check's audit row is written."""
+        import redis
+
+        self._client = client
+        self._errors = (redis.RedisError, OSError)
+        self._namespace = namespace
+        self._database = database
+        self._generation_key = f"mockserver:{{{namespace}}}:gen"
+        self._prefix = f"mockserver:{{{namespace}}}:g"
+        self._take = client.register_script(_TAKE)
+        self._undo = client.register_script(_UNDO)
+        self._replace = client.register_script(_REPLACE)
+
+    def for_session(self, key: str, store: StateWithCounters) -> "RedisCounters":
+        """The counters of a session, named by ``key`` (its file's name), on
+        the same Redis connections; its audit rows go to its own database."""
+        return RedisCounters(self._client, f"{self._namespace}/{key}", store.database)
+
+    def _call(self, script: Any, args: list[Any]) -> Any:
+        try:
+            return script(keys=[self._generation_key], args=args)
+        except self._errors:
+            raise CountersUnavailable(REDIS) from None
+
+    def take(self, tallies: list[Tally], then: Then | None = None) -> list[Outcome]:
+        """See CounterStore.take. The counts are one script's; ``then`` runs
+        after it, and when ``then`` fails the counts are taken back."""
+        args: list[Any] = [self._prefix]
+        for tally in tallies:
+            args += [tally.name, tally.window_start, tally.limit, tally.window_ms + GRACE_MS]
+        reply = self._call(self._take, args)
+        generation = reply[0]
+        outcomes = [Outcome(bool(reply[i]), int(reply[i + 1])) for i in range(1, len(reply), 2)]
+        if then is not None:
+            try:
+                with self._database.transaction() as db:
+                    then(db, outcomes)
+            except BaseException:
+                counted: list[Any] = [self._prefix, generation]
+                for tally, outcome in zip(tallies, outcomes, strict=True):
+                    if outcome.admitted:
+                        counted += [tally.name, tally.window_start]
+                # Redis lost meanwhile keeps the counts: the write's own error says more.
+                with contextlib.suppress(CountersUnavailable):
+                    self._call(self._undo, counted)
+                raise
+        return outcomes
+
+    def clear(self) -> None:
+        try:
+            self._client.incr(self._generation_key)
+        except self._errors:
+            raise CountersUnavailable(REDIS) from None
+
+    def rows(self) -> list[CounterRow]:
+        """Every counter of the current generation (read key by key: a check
+        counted meanwhile may or may not be in it, as with any save under load)."""
+        try:
+            generation = (self._client.get(self._generation_key) or b"0").decode()
+            prefix = f"{self._prefix}{generation}:"
+            keys = list(self._client.scan_iter(match=_glob_escape(prefix) + "*", count=1000))
+            with self._client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hmget(key, "w", "n")
+                values = pipe.execute()
+        except self._errors:
+            raise CountersUnavailable(REDIS) from None
+        rows = [
+            CounterRow(key.decode()[len(prefix) :], int(start), int(count))
+            for key, (start, count) in zip(keys, values, strict=True)
+            if start is not None and count is not None  # expired meanwhile
+        ]
+        return sorted(rows, key=lambda row: row.name)
+
+    def replace(self, rows: list[CounterRow]) -> None:
+        args: list[Any] = [self._prefix, RESTORED_TTL_MS]
+        for row in rows:
+            args += [row.name, row.window_start, row.count]
+        self._call(self._replace, args)
+
+    def missing(self) -> list[str]:
+        return [] if self.unreachable_because() is None else [REDIS]
+
+    def unreachable_because(self) -> str | None:
+        """Why Redis does not answer a PING (None: it does), in redis-py's words."""
+        try:
+            self._client.ping()
+        except self._errors as error:
+            return str(error) or type(error).__name__
+        return None
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a literal in a SCAN pattern."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and the banner."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return parts._replace(netloc=user + netloc).geturl()
