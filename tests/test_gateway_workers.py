@@ -93,3 +93,77 @@ def race(base: str, body: dict[str, Any]) -> list[dict[str, Any]]:
 
     with ThreadPoolExecutor(max_workers=CHECKS) as pool:
         return list(pool.map(one_check, range(CHECKS)))
+
+
+def checks_until_every_worker_answered(
+    base: str, body: dict[str, Any], workers: int
+) -> list[dict[str, Any]]:
+    """Rounds of concurrent checks until ``workers`` processes have answered
+    one (each of them has then looked the key up, and keeps it)."""
+    answers: list[dict[str, Any]] = []
+    machines: set[int] = set()
+    for _round in range(ROUNDS):
+        batch = race(base, body)
+        answers += batch
+        machines |= {decode(a["request_id"].removeprefix("req_")).machine_id for a in batch}
+        if len(machines) >= workers:
+            return answers
+    raise AssertionError(f"only {len(machines)} of {workers} workers answered")
+
+
+def test_a_change_through_the_api_applies_at_once_in_every_worker() -> None:
+    # Every worker has checked the key (and keeps what it found): the app's
+    # new scheme, then the key's revocation, must apply to the very next
+    # check, whichever worker answers it.
+    with run_server(["--workers", "2"]) as server:
+        base = server.base_url
+        for slug, limit in (("first", 1000), ("second", 500)):
+            rule = {"unit": "hour", "duration": 1, "max_requests": limit, "mode": "per_key"}
+            send(
+                base,
+                "POST",
+                "/api-auth/rate-limit-schemes",
+                {"slug": slug, "name": slug, "rules": [rule]},
+                AUTH,
+            )
+        app = {"app_slug": "cached", "name": "Cached", "key_prefix": "sk_cache"}
+        send(base, "POST", "/api-auth/apps", {**app, "rate_limit_scheme_slug": "first"}, AUTH)
+        key = send(base, "POST", "/api-auth/apps/cached/keys", {"name": "k"}, AUTH)
+        body = {
+            "principal": {"type": "api_key", "value": key["secret"]},
+            "resource": "/v1/things",
+            "method": "GET",
+        }
+        before = checks_until_every_worker_answered(base, body, 2)
+        assert {a["rate_limits"][0]["rule"] for a in before} == {"1000/3600s"}
+
+        send(base, "PATCH", "/api-auth/apps/cached", {"rate_limit_scheme_slug": "second"}, AUTH)
+        after = checks_until_every_worker_answered(base, body, 2)
+        assert {a["rate_limits"][0]["rule"] for a in after} == {"500/3600s"}
+
+        revoke = f"/api-auth/apps/cached/keys/{key['id']}/revoke"
+        send(base, "POST", revoke, {}, AUTH)
+        refused = refused_checks(base, body)
+        assert refused == [(401, b"Invalid API key")] * CHECKS
+
+
+def refused_checks(base: str, body: dict[str, Any]) -> list[tuple[int, bytes]]:
+    """CHECKS checks on fresh connections, released together: status and body of each."""
+    barrier = threading.Barrier(CHECKS)
+
+    def one_check(_: int) -> tuple[int, bytes]:
+        barrier.wait(timeout=60)
+        request = urllib.request.Request(
+            base + "/gateway/v1/authz/check",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    with ThreadPoolExecutor(max_workers=CHECKS) as pool:
+        return list(pool.map(one_check, range(CHECKS)))

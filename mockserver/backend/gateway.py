@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mockserver.backend.apikeys import Key, is_expired, secret_format_problem, secret_hash
+from mockserver.backend.apikeys import Key, secret_format_problem, secret_hash
 from mockserver.backend.audit import microseconds
-from mockserver.backend.clock import format_timestamp
+from mockserver.backend.clock import format_timestamp, parse_timestamp
 from mockserver.backend.context import Call, Context, Document, Handler, Reply
 from mockserver.backend.fixtures import ApiKey
 from mockserver.backend.permissions import permits
@@ -37,6 +37,7 @@ from mockserver.backend.windows import (
 )
 from mockserver.contract.errors import ApiError, Problem
 from mockserver.state.counters import Outcome, Tally
+from mockserver.state.keys import Found
 
 GATEWAY_PREFIX = "/gateway"
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -292,6 +293,36 @@ def _key_headers(key: Key, permissions: list[str]) -> dict[str, str]:
     return headers
 
 
+@dataclass(frozen=True, slots=True)
+class KeyView:
+    """What every check of one key works out from the key and its app, worked
+    out once and kept with them (``Found.memo``, forgotten when either
+    changes). Its dicts and list go into answers as they are: never changed."""
+
+    usable: bool  # the key active, its app active and not deleted
+    expires: datetime | None
+    permissions: list[str]
+    identity: dict[str, Any]
+    headers: dict[str, str]
+    scheme_slug: str | None
+
+    @classmethod
+    def of(cls, found: Found) -> "KeyView":
+        key, app = found.key, found.app
+        permissions = sorted(
+            {*key["permissions"], *key["org_role_permissions"], *key["workspace_role_permissions"]}
+        )
+        expires_at = key["expires_at"]
+        return cls(
+            usable=bool(key["is_active"] and app["is_active"] and app["deleted_at"] is None),
+            expires=None if expires_at is None else parse_timestamp(expires_at),
+            permissions=permissions,
+            identity=_identity(key),
+            headers=_key_headers(key, permissions),
+            scheme_slug=key.get("rate_limit_scheme_slug") or app["rate_limit_scheme_slug"],
+        )
+
+
 def check_authz(ctx: Context, call: Call) -> Any:
     body = call.body
     request_id = f"req_{ctx.ids.next_id()}"
@@ -310,27 +341,27 @@ def check_authz(ctx: Context, call: Call) -> Any:
     found = ctx.store.keys.find(secret_hash(value))
     if found is None:
         return INVALID_KEY
-    key, app = found
-    if not key["is_active"] or not app["is_active"] or app["deleted_at"] is not None:
+    view: KeyView = found.memo or KeyView.of(found)
+    found.memo = view
+    if not view.usable:
         return INVALID_KEY
     now = ctx.clock.now()
-    if is_expired(key, now):
+    if view.expires is not None and view.expires <= now:
         return _refusal(401, request_id, "expired key")
+    key, app = found.key, found.app
     client_ip, user_agent = _caller(call, body)
-    permissions = sorted(
-        {*key["permissions"], *key["org_role_permissions"], *key["workspace_role_permissions"]}
-    )
+    permissions = view.permissions
     answer = {
         "request_id": request_id,
         "allowed": True,
         "reason": None,
         "blocked_rule": None,
-        "identity": _identity(key),
+        "identity": view.identity,
         "permissions": permissions,
         "metadata": key["metadata"],
         "rate_limits": [],
         "retry_after": None,
-        "headers": _key_headers(key, permissions),
+        "headers": dict(view.headers),  # a check adds its own
     }
     audit_row = {
         "request_id": request_id,
@@ -353,9 +384,7 @@ def check_authz(ctx: Context, call: Call) -> Any:
         audit_row.update(outcome="BLOCKED", blocked_by_rule="permission_denied")
         _write_audit(ctx, audit_row, at_us)
         return _decided(answer)
-    _, rules = applicable_rules(
-        ctx, key.get("rate_limit_scheme_slug") or app["rate_limit_scheme_slug"], resource
-    )
+    _, rules = applicable_rules(ctx, view.scheme_slug, resource)
     if not rules:
         _write_audit(ctx, audit_row, at_us)
         return _decided(answer)

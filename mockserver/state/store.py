@@ -303,9 +303,11 @@ class Store:
 
         Returns None when there is no such app; an exception raised by
         ``change`` leaves the app as it was. A new rate_limit_scheme_slug is
-        written on all the app's keys too, as the backend does.
+        written on all the app's keys too, as the backend does. Counted: the
+        gateway keeps the apps of the keys it found (KeyStore.find) until a
+        counted transaction says that something changed.
         """
-        with self._db.transaction() as db:
+        with self._db.transaction(counted=True) as db:
             row = db.execute(
                 "SELECT seq, body FROM apps WHERE app_slug = ? AND deleted_at IS NULL", (app_slug,)
             ).fetchone()
