@@ -39,6 +39,20 @@ def send(base_url: str, method: str, path: str, body: Any, headers: dict[str, st
     return answer
 
 
+def new_key_and_check(
+    base_url: str, app_slug: str, scheme_slug: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A key just issued on a new app limited by the scheme, and a gateway check's body for it."""
+    app = {"app_slug": app_slug, "name": app_slug, "key_prefix": "sk_" + app_slug}
+    send(base_url, "POST", "/api-auth/apps", {**app, "rate_limit_scheme_slug": scheme_slug}, AUTH)
+    key = send(base_url, "POST", f"/api-auth/apps/{app_slug}/keys", {"name": "k"}, AUTH)
+    return key, {
+        "principal": {"type": "api_key", "value": key["secret"]},
+        "resource": "/v1/things",
+        "method": "GET",
+    }
+
+
 def test_a_rule_of_l_admits_exactly_l_across_three_workers() -> None:
     # A frozen clock: every check falls in the same window.
     with run_server(["--workers", "3", "--freeze-time", "2026-05-05T10:00:00Z"]) as server:
@@ -46,14 +60,7 @@ def test_a_rule_of_l_admits_exactly_l_across_three_workers() -> None:
         rule = {"unit": "hour", "duration": 1, "max_requests": LIMIT, "mode": "per_key"}
         scheme = {"slug": "exact", "name": "Exact", "rules": [rule]}
         send(base, "POST", "/api-auth/rate-limit-schemes", scheme, AUTH)
-        app = {"app_slug": "race", "name": "Race", "key_prefix": "sk_race"}
-        send(base, "POST", "/api-auth/apps", {**app, "rate_limit_scheme_slug": "exact"}, AUTH)
-        key = send(base, "POST", "/api-auth/apps/race/keys", {"name": "k"}, AUTH)
-        body = {
-            "principal": {"type": "api_key", "value": key["secret"]},
-            "resource": "/v1/things",
-            "method": "GET",
-        }
+        _key, body = new_key_and_check(base, "race", "exact")
         machines: set[int] = set()
         answers: list[dict[str, Any]] = []
         # Each round is a new window (the clock moved an hour through the admin
@@ -126,14 +133,7 @@ def test_a_change_through_the_api_applies_at_once_in_every_worker() -> None:
                 {"slug": slug, "name": slug, "rules": [rule]},
                 AUTH,
             )
-        app = {"app_slug": "cached", "name": "Cached", "key_prefix": "sk_cache"}
-        send(base, "POST", "/api-auth/apps", {**app, "rate_limit_scheme_slug": "first"}, AUTH)
-        key = send(base, "POST", "/api-auth/apps/cached/keys", {"name": "k"}, AUTH)
-        body = {
-            "principal": {"type": "api_key", "value": key["secret"]},
-            "resource": "/v1/things",
-            "method": "GET",
-        }
+        key, body = new_key_and_check(base, "cached", "first")
         before = checks_until_every_worker_answered(base, body, 2)
         assert {a["rate_limits"][0]["rule"] for a in before} == {"1000/3600s"}
 
