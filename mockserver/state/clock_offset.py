@@ -6,13 +6,13 @@ counted transaction ran since (database.py's change signal), as the store
 does for the schemes: one memory read in the common case.
 """
 
-from mockserver.state.database import SharedSqlite
+from mockserver.state.database import Database
 
 KEY = "clock_offset_us"
 
 
 class ClockOffset:
-    def __init__(self, db: SharedSqlite) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def read(self) -> int:

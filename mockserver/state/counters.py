@@ -8,11 +8,10 @@ A counter seen in a later (or, after the clock was moved back, another)
 window starts again from zero.
 """
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mockserver.state.database import SharedSqlite
+from mockserver.state.database import Connection, Database
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -40,13 +39,13 @@ class Outcome:
 
 
 class Counters:
-    def __init__(self, db: SharedSqlite) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def take(
         self,
         tallies: list[Tally],
-        then: Callable[[sqlite3.Connection, list[Outcome]], None] | None = None,
+        then: Callable[[Connection, list[Outcome]], None] | None = None,
     ) -> list[Outcome]:
         """Count one request on every tally that still admits it, in one
         transaction; a tally at its limit refuses it and is not counted.

@@ -34,10 +34,107 @@ import os
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Protocol
+
+# --- the engine seam -------------------------------------------------------------
+# The state modules are written against these few methods, which an sqlite3
+# connection has as they are and postgres.py's wraps psycopg to offer. SQL on
+# the shared path is portable: ``?`` placeholders (translated for PostgreSQL),
+# UPSERTs with table-qualified columns, RETURNING instead of lastrowid, no
+# SQLite-only functions; CREATE TABLE scripts are written for SQLite and
+# translated (postgres.py says how).
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Any: ...
+
+    def executescript(self, script: str, /) -> Any: ...
+
+
+class Database(Protocol):
+    """What the state modules need of an engine (SharedSqlite, postgres.SharedPostgres)."""
+
+    local: threading.local
+
+    def connection(self) -> Connection: ...
+
+    def write_lock(self) -> AbstractContextManager[Connection]: ...
+
+    def transaction(self, *, counted: bool = False) -> AbstractContextManager[Connection]: ...
+
+    def snapshot(self) -> AbstractContextManager[Connection]: ...
+
+    def shared_gate(self) -> AbstractContextManager[None]: ...
+
+    def exclusive_gate(self) -> AbstractContextManager[None]: ...
+
+    @property
+    def changes(self) -> "ChangeCounter | AlwaysChanged": ...
+
+    def close(self) -> None: ...
+
+
+class IntegrityError(sqlite3.IntegrityError):
+    """A constraint refused a write, whichever the engine (postgres.py raises
+    it for psycopg's): a subclass of sqlite3's, so one ``except`` serves both."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database server cannot be reached (refused, restarting, lost the
+    connection): the request is answered 503 with Retry-After, and the next
+    one connects again. Nothing of the failed transaction was committed, so
+    nothing acknowledged is lost."""
+
+
+def violates(error: Exception, table: str, column: str) -> bool:
+    """Whether ``error`` is the unique constraint of ``table.column``: SQLite
+    names it "table.column", PostgreSQL's default constraint "table_column_key"."""
+    text = str(error)
+    return f"{table}.{column}" in text or f"{table}_{column}_key" in text
+
+
+def is_postgres(location: object) -> bool:
+    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
+
+def open_database(location: "Path | str | None", *, durable: bool = True) -> Database:
+    """SQLite at a path (a temporary file when None), or PostgreSQL at a
+    ``postgresql://`` URL (psycopg is imported only then: the extra
+    ``mockserver[replicas]``)."""
+    if is_postgres(location):
+        from mockserver.state.postgres import SharedPostgres
+
+        return SharedPostgres(str(location))
+    return SharedSqlite(None if location is None else Path(location), durable=durable)
+
+
+class AlwaysChanged:
+    """The change signal of a database shared beyond one machine: it cannot be
+    shared memory, so it is always odd and every cache asks the database."""
+
+    def read(self) -> int:
+        return 1
+
+    def counting(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 class ChangeCounter:

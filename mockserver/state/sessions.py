@@ -40,7 +40,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from mockserver.state.database import SharedSqlite
+from mockserver.state.database import Connection, SharedSqlite
 
 SESSION_HEADER = "X-Mockserver-Session"
 # Snapshots of the default session; a session's name cannot be it (no "@").
@@ -285,7 +285,7 @@ class Sessions(Generic[T]):
             if pid.isdigit() and not _is_running(int(pid)):
                 self._remove_files(template)
 
-    def _sweep(self, db: sqlite3.Connection, now: float) -> list[tuple[str, int]]:
+    def _sweep(self, db: Connection, now: float) -> list[tuple[str, int]]:
         """Delete the expired sessions' rows (in the caller's transaction)."""
         rows = db.execute(
             "DELETE FROM sessions WHERE used_us < ? RETURNING name, incarnation",
