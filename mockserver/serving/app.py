@@ -8,6 +8,7 @@ on the first request for one (:func:`create_worker_app`): importing Flask and
 building its routes took a third of a worker's start-up.
 """
 
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -82,6 +83,17 @@ def session_context(default: Context, name: str, path: Path, settings: Settings)
     )
 
 
+def _sessions_root(settings: Settings, context: Context) -> Path:
+    """Beside an SQLite state. A PostgreSQL state's named sessions are not
+    yet shared by its replicas: each replica keeps them in its own scratch
+    folder (the one ``serve`` gives its workers), as long as it runs."""
+    if not context.store.is_shared:
+        return Path(f"{context.store.path}.sessions")
+    if settings.journal_path is not None:
+        return settings.journal_path.parent / "sessions"
+    return Path(tempfile.mkdtemp(prefix="mockserver-sessions-"))
+
+
 def build_sessions(settings: Settings, loaded: Loaded) -> SessionContexts:
     """The default session and the named ones, kept in a folder beside the
     state (so with --state they, and the snapshots, outlive a restart; a
@@ -91,7 +103,7 @@ def build_sessions(settings: Settings, loaded: Loaded) -> SessionContexts:
     name_schema = loaded.admin_spec.component_validator("SessionName")
     return SessionContexts(
         context,
-        Path(f"{context.store.path}.sessions"),
+        _sessions_root(settings, context),
         for_store=lambda default, name, path: session_context(default, name, path, settings),
         name_is_valid=name_schema.is_valid,
         ttl_seconds=settings.session_ttl_seconds,

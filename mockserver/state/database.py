@@ -31,6 +31,7 @@ on ext4, 9,510 on tmpfs; one process: 81 and 82 us; medians of 15 runs).
 import fcntl
 import mmap
 import os
+import re
 import sqlite3
 import tempfile
 import threading
@@ -109,6 +110,11 @@ def violates(error: Exception, table: str, column: str) -> bool:
     names it "table.column", PostgreSQL's default constraint "table_column_key"."""
     text = str(error)
     return f"{table}.{column}" in text or f"{table}_{column}_key" in text
+
+
+def redacted(location: object) -> str:
+    """A state's location as it may be printed: a URL without its password."""
+    return re.sub(r"^(\w+://[^:/@]*):[^@]*@", r"\1:***@", str(location))
 
 
 def is_postgres(location: object) -> bool:

@@ -29,9 +29,11 @@ from mockserver.state.clock_offset import ClockOffset
 from mockserver.state.counters import Counters
 from mockserver.state.database import (
     Connection,
+    DatabaseUnavailable,
     SharedSqlite,
     is_postgres,
     open_database,
+    redacted,
     violates,
 )
 from mockserver.state.keys import KeyStore
@@ -152,6 +154,8 @@ class Store:
                 self._make_schema(made_here)
         except sqlite3.DatabaseError as error:
             raise StoreError(f"{self.path}: cannot be used as a state file: {error}") from None
+        except DatabaseUnavailable as error:
+            raise StoreError(f"{redacted(self.path)}: cannot be reached: {error}") from None
 
     def _make_schema(self, made_here: bool) -> None:
         if not made_here:
@@ -161,7 +165,9 @@ class Store:
         if version is None:
             self._set_meta("schema_version", SCHEMA_VERSION)
         elif version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: made by a newer mockserver (schema {version})")
+            raise StoreError(
+                f"{redacted(self.path)}: made by a newer mockserver (schema {version})"
+            )
 
     def _refuse_foreign_database(self) -> None:
         """Leave another program's database untouched: a state file is either
@@ -174,7 +180,9 @@ class Store:
                 .execute("SELECT 1 FROM meta WHERE key = 'schema_version'")
                 .fetchone()
             ):
-                raise StoreError(f"{self.path}: not a mockserver database (it has other tables)")
+                raise StoreError(
+                    f"{redacted(self.path)}: not a mockserver database (it has other tables)"
+                )
             return
         assert isinstance(self.path, Path)
         if not self.path.exists() or self.path.stat().st_size == 0:
