@@ -101,6 +101,8 @@ class Reply:
     # The decision in a few words, shown on the inspector's row (the gateway's
     # check: allowed, or the reason and the blocking rule).
     decision: dict[str, Any] | None = None
+    # Headers the answer carries besides (a 503's Retry-After).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 # Returns the JSON body (None: no body), a Document or a Reply.

@@ -24,6 +24,7 @@ STANDARD_MESSAGES: dict[int, str] = {
     422: "Invalid request payload",
     429: "Rate limit exceeded",
     500: "Something went wrong",
+    503: "Service unavailable: the state's database cannot be reached",
 }
 
 

@@ -37,6 +37,7 @@ from mockserver.http.prefer import forced_response, read_preferences
 from mockserver.http.printable import printable
 from mockserver.http.router import Admission, Route, Router
 from mockserver.http.secrets import masked_body, masked_headers, masked_query
+from mockserver.state.database import RETRY_AFTER_SECONDS, DatabaseUnavailable
 from mockserver.state.sessions import SESSION_HEADER
 
 logger = logging.getLogger("mockserver")
@@ -48,6 +49,8 @@ ADMIN_PREFIX = "/__admin/"
 _JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.!#$&^_-]+\+)?json$")
 # Bodies kept in the journal are cut here; the journal is for reading, not replay.
 JOURNAL_BODY_LIMIT = 64 * 1024
+# The answer while a PostgreSQL state cannot be reached (database.py).
+UNAVAILABLE = ApiError(503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def read_json_body(operation: Operation, incoming: Incoming) -> Any:
@@ -114,6 +117,7 @@ def handle(
     elif isinstance(result, Reply):
         outgoing = Outgoing.json(result.payload, result.status)
         outgoing.decision = result.decision
+        outgoing.headers.extend(result.headers)
     else:
         outgoing = Outgoing.json(result, route.success_status)
     if preferences.delay_ms is not None:
@@ -281,6 +285,10 @@ class Pipeline:
                 return route, handle(route, context, incoming, path_params, admit)
         except ApiError as error:
             return route, Outgoing.error(error)
+        except DatabaseUnavailable as lost:
+            # Nothing of the request was committed; the next one reconnects.
+            logger.warning("503: the state's database cannot be reached: %s", lost)
+            return route, Outgoing.error(UNAVAILABLE)
         except Exception:
             logger.exception(
                 "unexpected error while serving %s %s",
@@ -307,6 +315,8 @@ class Pipeline:
             )
             self._context.journal.record(entry)
             self._log.write(entry)
+        except DatabaseUnavailable:  # said once already, by the answer's 503
+            pass
         except Exception:  # the journal must never cost a client its answer
             logger.exception(
                 "could not journal %s %s", printable(incoming.method), printable(incoming.path)

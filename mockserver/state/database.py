@@ -98,6 +98,11 @@ class IntegrityError(sqlite3.IntegrityError):
     it for psycopg's): a subclass of sqlite3's, so one ``except`` serves both."""
 
 
+# What a 503 tells a client to wait: a restarting server is usually back
+# within seconds, and each request retries the connection anyway.
+RETRY_AFTER_SECONDS = 2
+
+
 class DatabaseUnavailable(Exception):
     """The database server cannot be reached (refused, restarting, lost the
     connection): the request is answered 503 with Retry-After, and the next

@@ -24,13 +24,14 @@ modules run unchanged on it:
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg.errors
+from psycopg.pq import TransactionStatus
 
 from mockserver.state.database import AlwaysChanged, DatabaseUnavailable, IntegrityError
 
@@ -39,6 +40,8 @@ from mockserver.state.database import AlwaysChanged, DatabaseUnavailable, Integr
 WRITERS_LOCK = 0x6D6F636B737276
 # Seconds to wait for a connection before a request is answered 503.
 CONNECT_TIMEOUT = 3
+IDLE = TransactionStatus.IDLE
+T = TypeVar("T")
 
 _SCRIPT_RULES = (
     # SQLite's rowid aliases become identity columns (never reused, which is
@@ -82,6 +85,12 @@ class PostgresConnection:
         self._database = database
 
     def execute(self, sql: str, parameters: Any = ()) -> Any:
+        if self.raw.info.transaction_status == IDLE:
+            # Outside a transaction: only reads run so (writes are in
+            # transactions), and a read is safe to try again on a new connection.
+            return self._database.retried(
+                lambda db: db.raw.execute(translate(sql), _adapted(parameters)), self
+            )
         with self._database.reported():
             return self.raw.execute(translate(sql), _adapted(parameters))
 
@@ -94,7 +103,12 @@ class PostgresConnection:
     def executescript(self, script: str) -> None:
         """A schema script, in one transaction under the writers' lock (two
         replicas starting at once would otherwise race to make one table)."""
-        with self._database.reported(), self._database.transaction() as db:
+        if self.raw.info.transaction_status != IDLE:  # the caller's transaction
+            with self._database.reported():
+                for statement in translate_script(script):
+                    self.raw.execute(statement)
+            return
+        with self._database.transaction() as db, self._database.reported():
             for statement in translate_script(script):
                 db.raw.execute(statement)
 
@@ -141,27 +155,61 @@ class SharedPostgres:
             with suppress(psycopg.Error):
                 connection.raw.close()
 
+    def retried(
+        self, step: Callable[[PostgresConnection], T], db: PostgresConnection | None = None
+    ) -> T:
+        """``step`` on this thread's connection; when that connection was
+        already open and turns out broken (the server restarted since its
+        last use), once more on a new one, so that the first request after a
+        recovery is served instead of answered 503. Only steps that changed
+        nothing if they failed come here (a BEGIN, a read)."""
+        reused = db is not None or getattr(self.local, "connection", None) is not None
+        connection = db or self.connection()
+        try:
+            with self.reported():
+                return step(connection)
+        except DatabaseUnavailable:
+            if not reused:
+                raise
+        fresh = self.connection()
+        with self.reported():
+            return step(fresh)
+
+    def _begin(self, *statements: str) -> PostgresConnection:
+        def begin(db: PostgresConnection) -> PostgresConnection:
+            for statement in ("BEGIN", *statements):
+                db.raw.execute(statement)
+            return db
+
+        return self.retried(begin)
+
     @contextmanager
-    def transaction(self, *, counted: bool = False) -> Iterator[PostgresConnection]:
+    def _in_transaction(self, db: PostgresConnection) -> Iterator[PostgresConnection]:
+        try:
+            yield db
+        except BaseException:
+            if not db.raw.closed:
+                with suppress(psycopg.Error):
+                    db.raw.execute("ROLLBACK")
+            raise
+        with self.reported():
+            db.raw.execute("COMMIT")
+
+    def transaction(self, *, counted: bool = False) -> AbstractContextManager[PostgresConnection]:
         """A write transaction under the writers' advisory lock: committed
         whole when the block ends, rolled back on any exception. (``counted``
-        moves nothing: the signal is always odd.)"""
-        db = self.connection()
-        with self.reported(), db.raw.transaction():
-            db.raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITERS_LOCK,))
-            yield db
+        moves nothing: the signal is always odd.) A COMMIT that fails leaves
+        the outcome unknown to this server, and the client gets a 503, never
+        a success: no write is acknowledged that was not committed."""
+        return self._in_transaction(self._begin(f"SELECT pg_advisory_xact_lock({WRITERS_LOCK})"))
 
     def write_lock(self) -> Any:
         """As on SQLite: writers take turns; here it is a transaction too."""
         return self.transaction()
 
-    @contextmanager
-    def snapshot(self) -> Iterator[PostgresConnection]:
+    def snapshot(self) -> AbstractContextManager[PostgresConnection]:
         """A read transaction: every query in the block sees the same state."""
-        db = self.connection()
-        with self.reported(), db.raw.transaction():
-            db.raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            yield db
+        return self._in_transaction(self._begin("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
 
     def shared_gate(self) -> Any:
         # Across machines a file lock cannot hold requests back; a snapshot's

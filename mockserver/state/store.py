@@ -202,6 +202,17 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def missing(self) -> list[str]:
+        """What of the state cannot be reached now (``database``): [] when
+        all is there. A local SQLite file is always there."""
+        if not self.is_shared:
+            return []
+        try:
+            self._db.connection().execute("SELECT 1").fetchone()
+        except DatabaseUnavailable:
+            return ["database"]
+        return []
+
     # --- bookkeeping -----------------------------------------------------------
 
     def _meta(self, key: str) -> int | None:

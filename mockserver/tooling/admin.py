@@ -14,10 +14,11 @@ from typing import Any
 
 from mockserver import __version__
 from mockserver.backend.clock import ShiftedClock, format_timestamp, parse_timestamp
-from mockserver.backend.handlers import Call, Context, Document, Handler
+from mockserver.backend.handlers import Call, Context, Document, Handler, Reply
 from mockserver.backend.ids import require_id_time
 from mockserver.contract.errors import ApiError
 from mockserver.state import snapshots
+from mockserver.state.database import RETRY_AFTER_SECONDS
 from mockserver.state.journal import FILTERS
 
 ADMIN_SPEC_PATH = Path(__file__).resolve().parent / "admin_openapi.yaml"
@@ -31,7 +32,12 @@ def _filters(ctx: Context, call: Call) -> dict[str, Any]:
     }
 
 
-def health(ctx: Context, call: Call) -> dict[str, Any]:
+def health(ctx: Context, call: Call) -> dict[str, Any] | Reply:
+    """Ready, or a 503 naming what is missing (a load balancer's probe)."""
+    missing = ctx.store.missing()
+    if missing:
+        body = {"status": "unavailable", "version": __version__, "missing": missing}
+        return Reply(503, body, headers=(("Retry-After", str(RETRY_AFTER_SECONDS)),))
     return {"status": "ok", "version": __version__}
 
 
