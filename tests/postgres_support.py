@@ -8,6 +8,7 @@ The fixture ``postgres`` is one server for the whole run; each test takes a
 database of its own from it (:meth:`PostgresServer.new_database`).
 """
 
+import contextlib
 import glob
 import os
 import pwd
@@ -111,20 +112,26 @@ class PostgresServer:
         return self.url(name)
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A new PostgreSQL server, in a temporary folder, stopped and removed after."""
     ensure_packages(["postgresql"], lambda: _bin_dir() is not None)
     folder = Path(tempfile.mkdtemp(prefix="mockserver-postgres-"))
     server = PostgresServer(folder, free_port())
-    server.init()
-    server.start()
     try:
+        server.init()
+        server.start()
         yield server
     finally:
-        try:
+        with contextlib.suppress(BaseException):  # already stopped, or never started
             server.stop("immediate")
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
