@@ -298,3 +298,26 @@ def test_postgresql_stopped_and_started_mid_load_is_503s_then_recovery(
         for base in bases:
             assert send(base, "GET", "/__admin/health")[0] == 200
         assert set(load.acknowledged()) <= all_slugs(bases[1])
+
+
+def test_a_snapshot_saved_through_one_replica_is_restored_through_the_other(
+    postgres: PostgresServer,
+) -> None:
+    with replicas(postgres.new_database()) as (first, second):
+        a, b = first.base_url, second.base_url
+        before = all_slugs(a)
+        status, saved, _ = send(a, "POST", "/__admin/snapshots", {"name": "clean"})
+        assert status == 201 and saved["name"] == "clean"
+        listed = send(b, "GET", "/__admin/snapshots")[1]["snapshots"]
+        assert [snapshot["name"] for snapshot in listed] == ["clean"]
+        body = {"app_slug": "after-snapshot", "name": "A", "key_prefix": "sk_snap"}
+        assert send(a, "POST", "/api-auth/apps", body)[0] == 200
+        assert send(b, "POST", "/__admin/snapshots/clean/restore")[0] == 204
+        assert all_slugs(a) == before
+        # Rows made after the restore follow the restored ones (newest first).
+        assert send(a, "POST", "/api-auth/apps", {**body, "app_slug": "later"})[0] == 200
+        newest = send(b, "GET", "/api-auth/apps?limit=1")[1]["data"]
+        assert [app["app_slug"] for app in newest] == ["later"]
+        assert send(b, "DELETE", "/__admin/snapshots/clean")[0] == 204
+        assert send(a, "GET", "/__admin/snapshots")[1] == {"snapshots": []}
+        assert send(a, "POST", "/__admin/snapshots/clean/restore")[0] == 404

@@ -105,7 +105,7 @@ def _snapshot_name(ctx: Context, call: Call) -> str:
 
 
 def list_snapshots(ctx: Context, call: Call) -> dict[str, Any]:
-    return {"snapshots": snapshots.listing(_snapshots_of(ctx))}
+    return {"snapshots": snapshots.listing(_snapshots_of(ctx), ctx.store)}
 
 
 def save_snapshot(ctx: Context, call: Call) -> dict[str, Any]:
@@ -120,7 +120,7 @@ def restore_snapshot(ctx: Context, call: Call) -> None:
 
 def delete_snapshot(ctx: Context, call: Call) -> None:
     name = _snapshot_name(ctx, call)
-    if not snapshots.delete(_snapshots_of(ctx), name):
+    if not snapshots.delete(_snapshots_of(ctx), name, ctx.store):
         raise _no_snapshot(name)
 
 
