@@ -321,3 +321,56 @@ def test_a_snapshot_saved_through_one_replica_is_restored_through_the_other(
         assert send(b, "DELETE", "/__admin/snapshots/clean")[0] == 204
         assert send(a, "GET", "/__admin/snapshots")[1] == {"snapshots": []}
         assert send(a, "POST", "/__admin/snapshots/clean/restore")[0] == 404
+
+
+def test_a_session_made_through_one_replica_is_the_same_through_the_other(
+    postgres: PostgresServer,
+) -> None:
+    with replicas(postgres.new_database(), 2, "--freeze-time", FROZEN) as (first, second):
+        a, b = first.base_url, second.base_url
+        body = {"app_slug": "in-job", "name": "J", "key_prefix": "sk_job"}
+        assert session_send(a, "POST", "/api-auth/apps", "job-1", body)[0] == 200
+        assert session_send(b, "GET", "/api-auth/apps/in-job", "job-1")[0] == 200
+        assert send(b, "GET", "/api-auth/apps/in-job")[0] == 404  # not the default session's
+        names = [s["name"] for s in send(b, "GET", "/__admin/sessions")[1]["sessions"]]
+        assert names == ["job-1"]
+        # Its snapshots and its clock are the session's, seen through either.
+        assert session_send(b, "POST", "/__admin/snapshots", "job-1", {"name": "s"})[0] == 201
+        assert session_send(a, "POST", "/__admin/clock", "job-1", {"advance_seconds": 60})[0] == 200
+        assert (
+            session_send(b, "GET", "/__admin/clock", "job-1")[1]
+            == (session_send(a, "GET", "/__admin/clock", "job-1")[1])
+        )
+        assert session_send(a, "DELETE", "/api-auth/apps/in-job", "job-1")[0] == 200
+        assert session_send(a, "POST", "/__admin/snapshots/s/restore", "job-1")[0] == 204
+        assert session_send(b, "GET", "/api-auth/apps/in-job", "job-1")[0] == 200
+        # Dropped through one: gone for the other, which makes it afresh.
+        assert send(b, "DELETE", "/__admin/sessions/job-1")[0] == 204
+        assert session_send(a, "GET", "/api-auth/apps/in-job", "job-1")[0] == 404
+        schemas = postgres.sql(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'session%'",
+            postgres_database(first),
+        )
+        assert schemas == [(1,)]  # the new one only: the dropped one's tables are gone
+
+
+def postgres_database(server: RunningServer) -> str:
+    """The database name a replica's banner shows (its URL, without the password)."""
+    banner = next(line for line in server.output if "state: postgresql://" in line)
+    return banner.rsplit("/", 1)[1].strip()
+
+
+def session_send(
+    base_url: str, method: str, path: str, session: str, body: Any = None
+) -> tuple[int, Any, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {**AUTH, "X-Mockserver-Session": session}
+    request = urllib.request.Request(base_url + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, raw, answer_headers = response.status, response.read(), response.headers
+    except urllib.error.HTTPError as error:
+        status, raw, answer_headers = error.code, error.read(), error.headers
+    answer = json.loads(raw) if raw else None
+    assert_conforms(method, path, status, answer_headers, answer)
+    return status, answer, answer_headers

@@ -68,7 +68,7 @@ def _router(settings: Settings, loaded: Loaded, context: Context) -> Router:
     return router
 
 
-def session_context(default: Context, name: str, path: Path, settings: Settings) -> Context:
+def session_context(default: Context, name: str, path: Path | str, settings: Settings) -> Context:
     """The context of session ``name``: the default one with everything that
     lives in the store's database (the audit too) over the store at ``path``."""
     store = Store(path, durable=not settings.state_is_temporary, made_here=True)
@@ -84,14 +84,12 @@ def session_context(default: Context, name: str, path: Path, settings: Settings)
 
 
 def _sessions_root(settings: Settings, context: Context) -> Path:
-    """Beside an SQLite state. A PostgreSQL state's named sessions are not
-    yet shared by its replicas: each replica keeps them in its own scratch
-    folder (the one ``serve`` gives its workers), as long as it runs."""
+    """Beside an SQLite state. A PostgreSQL state keeps its sessions and
+    their snapshots in the database: the folder is named (the registry's
+    paths are under it) but nothing is ever written there."""
     if not context.store.is_shared:
         return Path(f"{context.store.path}.sessions")
-    if settings.journal_path is not None:
-        return settings.journal_path.parent / "sessions"
-    return Path(tempfile.mkdtemp(prefix="mockserver-sessions-"))
+    return Path(tempfile.gettempdir()) / "mockserver-sessions-in-postgresql"
 
 
 def build_sessions(settings: Settings, loaded: Loaded) -> SessionContexts:
@@ -110,6 +108,8 @@ def build_sessions(settings: Settings, loaded: Loaded) -> SessionContexts:
         max_sessions=settings.max_sessions,
         durable=not settings.state_is_temporary,
         clock_is_frozen=settings.frozen_time is not None,
+        # A PostgreSQL state keeps the sessions too, for every replica.
+        database=context.store.database if context.store.is_shared else None,
     )
 
 

@@ -122,6 +122,13 @@ def redacted(location: object) -> str:
     return re.sub(r"^(\w+://[^:/@]*):[^@]*@", r"\1:***@", str(location))
 
 
+def in_schema(url: str, schema: str) -> str:
+    """A PostgreSQL URL whose connections work in ``schema`` (a session's own
+    tables, sessions.py): libpq's ``options`` sets the search path."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
 def is_postgres(location: object) -> bool:
     return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
 

@@ -24,12 +24,14 @@ modules run unchanged on it:
 import os
 import re
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from functools import lru_cache
 from typing import Any, TypeVar
 
 import psycopg
+import psycopg.conninfo
 import psycopg.errors
 from psycopg.pq import TransactionStatus
 
@@ -122,6 +124,24 @@ class SharedPostgres:
         self.path = url
         self.local = threading.local()
         self.changes = AlwaysChanged()
+        # A named session's tables live in a schema of their own
+        # (database.in_schema); its writers take turns on a lock of its own,
+        # so that sessions do not wait on each other, as their SQLite files do not.
+        found = re.search(
+            r"search_path=(\w+)", psycopg.conninfo.conninfo_to_dict(url).get("options") or ""
+        )
+        self.schema: str | None = found.group(1) if found else None
+        self._lock = WRITERS_LOCK + (zlib.crc32(self.schema.encode()) if self.schema else 0)
+
+    def make_schema(self) -> None:
+        """Make the session's schema, in the caller's transaction (before its tables)."""
+        if self.schema is not None:
+            self.connection().raw.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+
+    def drop_schema(self, schema: str) -> None:
+        """Drop a session's schema with every table in it (the session is dropped)."""
+        with self.reported():
+            self.connection().raw.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
     def connection(self) -> PostgresConnection:
         local = self.local
@@ -201,7 +221,7 @@ class SharedPostgres:
         moves nothing: the signal is always odd.) A COMMIT that fails leaves
         the outcome unknown to this server, and the client gets a 503, never
         a success: no write is acknowledged that was not committed."""
-        return self._in_transaction(self._begin(f"SELECT pg_advisory_xact_lock({WRITERS_LOCK})"))
+        return self._in_transaction(self._begin(f"SELECT pg_advisory_xact_lock({self._lock})"))
 
     def write_lock(self) -> Any:
         """As on SQLite: writers take turns; here it is a transaction too."""

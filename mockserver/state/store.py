@@ -149,6 +149,7 @@ class Store:
                 # writers' lock: a replica starting beside another that is
                 # half way through making the tables must not see them as foreign.
                 with self._db.transaction():
+                    self._db.make_schema()  # type: ignore[attr-defined]
                     self._make_schema(made_here)
             else:
                 self._make_schema(made_here)
