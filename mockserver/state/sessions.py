@@ -46,6 +46,10 @@ SESSION_HEADER = "X-Mockserver-Session"
 # Snapshots of the default session; a session's name cannot be it (no "@").
 _DEFAULT_SNAPSHOTS = "@default"
 _CACHE_SIZE = 32
+# On PostgreSQL each open session holds a connection per thread, and a
+# server's connections are few (100 by default, for every replica and worker
+# together): a worker keeps fewer sessions open there.
+_SHARED_CACHE_SIZE = 8
 _US = 1_000_000
 
 _TABLES = """
@@ -207,7 +211,7 @@ class Sessions(Generic[T]):
             entry.touched = now
             self._cache[name] = entry
             self._cache.move_to_end(name)
-            while len(self._cache) > _CACHE_SIZE:
+            while len(self._cache) > (_CACHE_SIZE if self._shared is None else _SHARED_CACHE_SIZE):
                 # Its connections close as the last request using it lets go.
                 self._cache.popitem(last=False)
             return entry.value
