@@ -286,6 +286,8 @@ def test_postgresql_stopped_and_started_mid_load_is_503s_then_recovery(
             status, health, headers = send(bases[0], "GET", "/__admin/health")
             assert (status, health["missing"]) == (503, ["database"])
             assert int(headers["Retry-After"]) >= 1
+            # A session first named now cannot be made: a 503 too, not a 500.
+            assert session_send(bases[1], "GET", "/api-auth/apps", "in-the-outage")[0] == 503
             own_postgres.start()
             load.wait_for(30)
             after = load.count()

@@ -142,7 +142,8 @@ def create_app(settings: Settings | None = None) -> "Flask":
     """Build the server for ``settings``.
 
     Raises SpecError, FixtureError or StoreError when the spec, the fixtures
-    or the state cannot be served; nothing is half-started.
+    or the state cannot be served, DatabaseUnavailable when a PostgreSQL
+    state cannot be reached; nothing is half-started.
     """
     settings = settings or Settings()
     loaded = load(settings)

@@ -68,6 +68,7 @@ def _check(settings: Settings) -> tuple[str, str, bytes]:
     from mockserver.backend.fixtures import FixtureError
     from mockserver.contract.spec import SpecError
     from mockserver.serving.context import build_context, load
+    from mockserver.state.database import DatabaseUnavailable
     from mockserver.state.store import StoreError
 
     try:
@@ -75,7 +76,7 @@ def _check(settings: Settings) -> tuple[str, str, bytes]:
         loaded = load(settings)
         trace("check: spec and fixtures read")
         context = build_context(settings, loaded.spec, loaded.fixtures)
-    except (SpecError, FixtureError, StoreError) as error:
+    except (SpecError, FixtureError, StoreError, DatabaseUnavailable) as error:
         return "error", str(error), b""
     trace("check: state ready")
     context.store.close()

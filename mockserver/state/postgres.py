@@ -87,6 +87,8 @@ class PostgresConnection:
         self._database = database
 
     def execute(self, sql: str, parameters: Any = ()) -> Any:
+        if self.raw.closed:  # dropped since the caller took it: the thread's new one
+            return self._database.connection().execute(sql, parameters)
         if self.raw.info.transaction_status == IDLE:
             # Outside a transaction: only reads run so (writes are in
             # transactions), and a read is safe to try again on a new connection.

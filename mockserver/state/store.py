@@ -156,7 +156,11 @@ class Store:
         except sqlite3.DatabaseError as error:
             raise StoreError(f"{self.path}: cannot be used as a state file: {error}") from None
         except DatabaseUnavailable as error:
-            raise StoreError(f"{redacted(self.path)}: cannot be reached: {error}") from None
+            # Still DatabaseUnavailable: at start-up it stops the server
+            # (exit 2, serving/boot.py); a session opened later is a 503.
+            raise DatabaseUnavailable(
+                f"{redacted(self.path)}: cannot be reached: {error}"
+            ) from None
 
     def _make_schema(self, made_here: bool) -> None:
         if not made_here:
