@@ -219,6 +219,8 @@ class Pipeline:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
+        # A PostgreSQL state's caches are read again once per request (database.py).
+        self._context.store.database.new_request()
         incoming = Incoming(environ, MAX_BODY_BYTES)
         # The admin API and the pages are tooling, not the API: no latency,
         # no journal, no log, and no calls from other origins' pages.
@@ -279,6 +281,8 @@ class Pipeline:
                 else route.authenticate(incoming.header("Authorization"), incoming.path)
             )
             context = self._contexts.context(session)
+            if context is not self._context:
+                context.store.database.new_request()
             if tooling:  # a restore holds the gate: it must not wait for itself
                 return route, handle(route, context, incoming, path_params, admit)
             with context.store.database.shared_gate():

@@ -88,7 +88,10 @@ class Database(Protocol):
     def exclusive_gate(self) -> AbstractContextManager[None]: ...
 
     @property
-    def changes(self) -> "ChangeCounter | AlwaysChanged": ...
+    def changes(self) -> "ChangeCounter | RequestSignal": ...
+
+    def new_request(self) -> None:
+        """A request begins on this thread (the pipeline says so)."""
 
     def close(self) -> None: ...
 
@@ -144,15 +147,31 @@ def open_database(location: "Path | str | None", *, durable: bool = True) -> Dat
     return SharedSqlite(None if location is None else Path(location), durable=durable)
 
 
-class AlwaysChanged:
-    """The change signal of a database shared beyond one machine: it cannot be
-    shared memory, so it is always odd and every cache asks the database."""
+class RequestSignal:
+    """The change signal of a database shared beyond one machine, where no
+    memory is shared: it moves, for this thread, at the start of each request
+    (Database.new_request) and around each counted write the thread makes.
+    So a cache (the schemes, the clock's offset) is read from the database
+    once per request, and then kept to the request's end: a change made
+    through another replica is seen from the next request on, one made by
+    this request at once. Its values are even (odd would mean "ask again")."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
 
     def read(self) -> int:
-        return 1
+        return 2 * int(getattr(self._local, "number", 0))
 
-    def counting(self) -> AbstractContextManager[None]:
-        return nullcontext()
+    def moved(self) -> None:
+        self._local.number = getattr(self._local, "number", 0) + 1
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        self.moved()
+        try:
+            yield
+        finally:
+            self.moved()
 
 
 class ChangeCounter:
@@ -275,6 +294,9 @@ class SharedSqlite:
             local.gate = os.open(f"{self.path}.gate", os.O_RDWR | os.O_CREAT, 0o644)
             local.gate_pid = _this_process[0]
         return int(local.gate)
+
+    def new_request(self) -> None:
+        """Nothing to do: the change counter is shared memory."""
 
     def shared_gate(self) -> "_Hold":
         """Held by every request served from this database: many at once.

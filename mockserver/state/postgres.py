@@ -15,8 +15,8 @@ modules run unchanged on it:
 - SQL arrives written for SQLite: ``?`` placeholders become ``%s`` (a literal
   ``%`` is doubled), Python booleans become integers (the columns are
   integers), and CREATE TABLE scripts are translated (:func:`translate_script`).
-- Caches cannot be told of a change by shared memory across machines: the
-  change signal is always odd (database.AlwaysChanged), so they ask.
+- Caches cannot be told of a change by shared memory across machines: they
+  ask the database once per request (database.RequestSignal).
 - A lost server is :class:`DatabaseUnavailable` (a 503 with Retry-After):
   the broken connection is dropped, and the next request connects again.
 """
@@ -35,7 +35,7 @@ import psycopg.conninfo
 import psycopg.errors
 from psycopg.pq import TransactionStatus
 
-from mockserver.state.database import AlwaysChanged, DatabaseUnavailable, IntegrityError
+from mockserver.state.database import DatabaseUnavailable, IntegrityError, RequestSignal
 
 # The advisory lock every writer holds for its transaction (any constant
 # number: it names the lock; this one spells "mocksrv" in ASCII).
@@ -90,8 +90,10 @@ class PostgresConnection:
         if self.raw.closed:  # dropped since the caller took it: the thread's new one
             return self._database.connection().execute(sql, parameters)
         if self.raw.info.transaction_status == IDLE:
-            # Outside a transaction: only reads run so (writes are in
-            # transactions), and a read is safe to try again on a new connection.
+            # Outside a transaction: a read, or a write of one statement
+            # (write_lock). Tried again on a new connection only when the
+            # thread's old one is found broken, which a restarted server
+            # leaves behind: the statement never reached a server then.
             return self._database.retried(
                 lambda db: db.raw.execute(translate(sql), _adapted(parameters)), self
             )
@@ -125,7 +127,7 @@ class SharedPostgres:
         # Shown where a path would be (errors, the sessions' folder name).
         self.path = url
         self.local = threading.local()
-        self.changes = AlwaysChanged()
+        self.changes = RequestSignal()
         # A named session's tables live in a schema of their own
         # (database.in_schema); its writers take turns on a lock of its own,
         # so that sessions do not wait on each other, as their SQLite files do not.
@@ -219,19 +221,35 @@ class SharedPostgres:
 
     def transaction(self, *, counted: bool = False) -> AbstractContextManager[PostgresConnection]:
         """A write transaction under the writers' advisory lock: committed
-        whole when the block ends, rolled back on any exception. (``counted``
-        moves nothing: the signal is always odd.) A COMMIT that fails leaves
+        whole when the block ends, rolled back on any exception. ``counted``
+        moves this thread's change signal around it. A COMMIT that fails leaves
         the outcome unknown to this server, and the client gets a 503, never
         a success: no write is acknowledged that was not committed."""
-        return self._in_transaction(self._begin(f"SELECT pg_advisory_xact_lock({self._lock})"))
+        begun = self._in_transaction(self._begin(f"SELECT pg_advisory_xact_lock({self._lock})"))
+        return self._counted(begun) if counted else begun
 
-    def write_lock(self) -> Any:
-        """As on SQLite: writers take turns; here it is a transaction too."""
-        return self.transaction()
+    @contextmanager
+    def _counted(
+        self, transaction: AbstractContextManager[PostgresConnection]
+    ) -> Iterator[PostgresConnection]:
+        with self.changes.counting(), transaction as db:
+            yield db
+
+    @contextmanager
+    def write_lock(self) -> Iterator[PostgresConnection]:
+        """Where SQLite's writers take turns for single statements (an
+        insert, a journal entry): here each statement is its own transaction
+        (autocommit), atomic by itself, and PostgreSQL's row locks and unique
+        indexes order it against the others. No lock and no BEGIN/COMMIT: a
+        create costs one round trip instead of four."""
+        yield self.connection()
 
     def snapshot(self) -> AbstractContextManager[PostgresConnection]:
         """A read transaction: every query in the block sees the same state."""
         return self._in_transaction(self._begin("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+
+    def new_request(self) -> None:
+        self.changes.moved()
 
     def shared_gate(self) -> Any:
         # Across machines a file lock cannot hold requests back; a snapshot's

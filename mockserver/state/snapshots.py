@@ -88,7 +88,7 @@ def _save_shared(store: Store, name: str) -> dict[str, Any]:
 
 def _restore_shared(store: Store, name: str) -> bool:
     _shared_tables(store)
-    with store.database.transaction() as db:
+    with store.database.transaction(counted=True) as db:
         row = db.execute("SELECT content FROM snapshots WHERE name = ?", (name,)).fetchone()
         if row is None:
             return False
