@@ -199,10 +199,13 @@ class SharedPostgres:
         with self.reported():
             return step(fresh)
 
-    def _begin(self, *statements: str) -> PostgresConnection:
+    def _begin(self, begin_sql: str) -> PostgresConnection:
+        """Open a transaction with ``begin_sql``: statements without
+        parameters, sent as one simple query (one round trip for a BEGIN
+        and its lock)."""
+
         def begin(db: PostgresConnection) -> PostgresConnection:
-            for statement in ("BEGIN", *statements):
-                db.raw.execute(statement)
+            db.raw.execute(begin_sql)  # type: ignore[call-overload]
             return db
 
         return self.retried(begin)
@@ -225,7 +228,9 @@ class SharedPostgres:
         moves this thread's change signal around it. A COMMIT that fails leaves
         the outcome unknown to this server, and the client gets a 503, never
         a success: no write is acknowledged that was not committed."""
-        begun = self._in_transaction(self._begin(f"SELECT pg_advisory_xact_lock({self._lock})"))
+        begun = self._in_transaction(
+            self._begin(f"BEGIN; SELECT pg_advisory_xact_lock({self._lock})")
+        )
         return self._counted(begun) if counted else begun
 
     @contextmanager
@@ -246,7 +251,7 @@ class SharedPostgres:
 
     def snapshot(self) -> AbstractContextManager[PostgresConnection]:
         """A read transaction: every query in the block sees the same state."""
-        return self._in_transaction(self._begin("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        return self._in_transaction(self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ"))
 
     def new_request(self) -> None:
         self.changes.moved()
