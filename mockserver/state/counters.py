@@ -2,8 +2,10 @@
 
 One row per counter holds the start of its current window and the count in
 it. A check reads and bumps all of its counters in one IMMEDIATE
-transaction under the writers' lock (database.py), so however many workers
-check at once, a rule of L per window admits exactly L in that window.
+transaction: under the writers' lock on SQLite (database.py); on
+PostgreSQL each counting statement is atomic and locks the counter's row to
+the end of the transaction. So however many workers and replicas check at
+once, a rule of L per window admits exactly L in that window.
 A counter seen in a later (or, after the clock was moved back, another)
 window starts again from zero.
 """
@@ -67,10 +69,16 @@ class Counters:
         transaction; a tally at its limit refuses it and is not counted.
         Every tally is looked at, whatever the others say. ``then`` runs in
         the same transaction with the outcomes (the check's audit row): what
-        was counted and what was recorded commit together or not at all."""
-        outcomes: list[Outcome] = []
-        with self._db.transaction() as db:
-            for tally in tallies:
+        was counted and what was recorded commit together or not at all.
+
+        Not exclusive: on PostgreSQL checks of other counters run beside it
+        (each statement locks the counter's row, and the rows are taken in
+        the order of their names, so two checks never wait on each other in
+        a circle); SQLite's writers take turns all the same."""
+        outcome_of: dict[int, Outcome] = {}
+        with self._db.transaction(exclusive=False) as db:
+            for index in sorted(range(len(tallies)), key=lambda i: tallies[i].name):
+                tally = tallies[index]
                 # One statement counts the request unless the window is full:
                 # a row comes back only when it was counted.
                 counted = (
@@ -79,13 +87,14 @@ class Counters:
                     else None
                 )
                 if counted is not None:
-                    outcomes.append(Outcome(True, int(counted[0])))
+                    outcome_of[index] = Outcome(True, int(counted[0]))
                     continue
                 row = db.execute(
                     "SELECT window_start, count FROM counters WHERE name = ?", (tally.name,)
                 ).fetchone()
                 count = row[1] if row is not None and row[0] == tally.window_start else 0
-                outcomes.append(Outcome(False, count))
+                outcome_of[index] = Outcome(False, count)
+            outcomes = [outcome_of[index] for index in range(len(tallies))]
             if then is not None:
                 then(db, outcomes)
         return outcomes

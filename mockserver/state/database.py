@@ -79,7 +79,9 @@ class Database(Protocol):
 
     def write_lock(self) -> AbstractContextManager[Connection]: ...
 
-    def transaction(self, *, counted: bool = False) -> AbstractContextManager[Connection]: ...
+    def transaction(
+        self, *, counted: bool = False, exclusive: bool = True
+    ) -> AbstractContextManager[Connection]: ...
 
     def snapshot(self) -> AbstractContextManager[Connection]: ...
 
@@ -321,11 +323,14 @@ class SharedSqlite:
         return ChangeCounter(Path(f"{self.path}.lock"))
 
     @contextmanager
-    def transaction(self, *, counted: bool = False) -> Iterator[sqlite3.Connection]:
+    def transaction(
+        self, *, counted: bool = False, exclusive: bool = True
+    ) -> Iterator[sqlite3.Connection]:
         """A write transaction: committed whole when the block ends, rolled back
         on any exception. IMMEDIATE takes SQLite's write lock up front,
         uncontended since writers already queue on the flock. ``counted``
-        moves :attr:`changes` around it."""
+        moves :attr:`changes` around it. ``exclusive=False`` (writes that
+        lock their own rows) changes nothing here: SQLite has one writer."""
         with self.write_lock() as db, self.changes.counting() if counted else nullcontext():
             db.execute("BEGIN IMMEDIATE")
             try:

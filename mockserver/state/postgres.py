@@ -222,15 +222,18 @@ class SharedPostgres:
         with self.reported():
             db.raw.execute("COMMIT")
 
-    def transaction(self, *, counted: bool = False) -> AbstractContextManager[PostgresConnection]:
+    def transaction(
+        self, *, counted: bool = False, exclusive: bool = True
+    ) -> AbstractContextManager[PostgresConnection]:
         """A write transaction under the writers' advisory lock: committed
         whole when the block ends, rolled back on any exception. ``counted``
-        moves this thread's change signal around it. A COMMIT that fails leaves
+        moves this thread's change signal around it. ``exclusive=False`` takes
+        no lock: for writes whose statements lock the rows they depend on
+        (the counters). A COMMIT that fails leaves
         the outcome unknown to this server, and the client gets a 503, never
         a success: no write is acknowledged that was not committed."""
-        begun = self._in_transaction(
-            self._begin(f"BEGIN; SELECT pg_advisory_xact_lock({self._lock})")
-        )
+        begin = f"BEGIN; SELECT pg_advisory_xact_lock({self._lock})" if exclusive else "BEGIN"
+        begun = self._in_transaction(self._begin(begin))
         return self._counted(begun) if counted else begun
 
     @contextmanager
