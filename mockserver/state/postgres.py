@@ -6,12 +6,15 @@ modules run unchanged on it:
 
 - One connection per thread of each process (a forked child opens its own),
   in autocommit: a statement outside a transaction is its own transaction.
-- Every write transaction first takes one transaction-scoped advisory lock,
-  so writers take turns across every replica as they do on SQLite's flock:
-  each read-modify-write of the state (a counter's check, a scheme's update,
-  a claim of a machine id) is atomic across replicas, and what SQLite
-  guarantees holds as it is. Unique indexes stay the arbiters of races that
-  no lock covers (two creates of one slug: one 200, one 409).
+- A write transaction first takes one transaction-scoped advisory lock
+  (one per session's schema), so writers take turns across every replica as
+  they do on SQLite's flock: each read-modify-write of the state (a scheme's
+  update, a rotation, a claim of a machine id, a reset) is atomic across
+  replicas, and what SQLite guarantees holds as it is. Two kinds of writes
+  need no such lock: a single statement (a create, a journal entry: its own
+  transaction, its unique index the arbiter of a race, so two creates of one
+  slug give one 200 and one 409) and a gateway check, whose counting
+  statements lock their counters' rows (counters.py).
 - SQL arrives written for SQLite: ``?`` placeholders become ``%s`` (a literal
   ``%`` is doubled), Python booleans become integers (the columns are
   integers), and CREATE TABLE scripts are translated (:func:`translate_script`).
@@ -227,11 +230,11 @@ class SharedPostgres:
     ) -> AbstractContextManager[PostgresConnection]:
         """A write transaction under the writers' advisory lock: committed
         whole when the block ends, rolled back on any exception. ``counted``
-        moves this thread's change signal around it. ``exclusive=False`` takes
-        no lock: for writes whose statements lock the rows they depend on
-        (the counters). A COMMIT that fails leaves
-        the outcome unknown to this server, and the client gets a 503, never
-        a success: no write is acknowledged that was not committed."""
+        moves this thread's change signal around it. ``exclusive=False``
+        takes no lock: for writes whose statements lock the rows they depend
+        on (the counters). A COMMIT that fails leaves the outcome unknown to
+        this server, and the client gets a 503, never a success: no write is
+        acknowledged that was not committed."""
         begin = f"BEGIN; SELECT pg_advisory_xact_lock({self._lock})" if exclusive else "BEGIN"
         begun = self._in_transaction(self._begin(begin))
         return self._counted(begun) if counted else begun
