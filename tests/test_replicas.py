@@ -178,6 +178,12 @@ def test_a_rule_of_l_admits_exactly_l_across_two_replicas(postgres: PostgresServ
         with ThreadPoolExecutor(max_workers=checks) as pool:
             allowed = list(pool.map(check, range(checks)))
         assert sum(allowed) == limit
+        # The audit, read through either replica: every check once, whichever answered.
+        logs = "/api-auth/apps/race/audit/logs?limit=100"
+        rows = [send(base, "GET", logs)[1]["data"] for base in (a, second.base_url)]
+        assert rows[0] == rows[1]
+        assert len(rows[0]) == checks
+        assert sum(row["outcome"] == "VALID" for row in rows[0]) == limit
 
 
 class Load:
