@@ -459,7 +459,7 @@ class Store:
         cached: _CachedSchemes | None = getattr(self._db.local, "schemes", None)
         if cached is not None and cached.signal == signal and signal % 2 == 0:
             return cached.schemes
-        version = self._meta("schemes_version") or 0
+        version = clock_offset.meta(self._db).get("schemes_version", 0)
         if cached is None or cached.version != version:
             with self._db.snapshot() as db:
                 version = self._meta("schemes_version") or 0
