@@ -17,6 +17,7 @@ from bench.compare import compare
 from bench.extras import run_extras
 from bench.history import measure_history_cost
 from bench.loads import LoadOptions
+from bench.replicas import run_replicas
 from bench.soak import soak
 from bench.startup import measure_startup
 from bench.tools import ensure_prism, ensure_wrk
@@ -34,7 +35,7 @@ def _positive(text: str) -> int:
 FULL = {"rounds": 5, "duration": 10, "warmup": 3, "startup_runs": 5}
 QUICK = {"rounds": 1, "duration": 2, "warmup": 1, "startup_runs": 1}
 # What a run does, in this order; --only picks some.
-PARTS = ("compare", "startup", "gateway", "sessions", "audit")
+PARTS = ("compare", "startup", "gateway", "sessions", "audit", "replicas")
 # mockserver's own loads (bench/extras.py), run together in alternating rounds.
 EXTRA_PARTS = ("gateway", "sessions", "audit")
 
@@ -165,6 +166,10 @@ def run_parts(args: argparse.Namespace, options: LoadOptions, prism: Path) -> in
         print()
         print(f"mockserver's own loads; {cpu_busy():.0%} of the CPUs busy just before", flush=True)
         status = max(status, run_extras(args, options, extras))
+    if "replicas" in args.only:
+        print()
+        print(f"replicas on PostgreSQL; {cpu_busy():.0%} of the CPUs busy just before", flush=True)
+        status = max(status, run_replicas(args, options))
     return status
 
 

@@ -1,4 +1,5 @@
-"""The tools the benchmark drives: wrk (apt) and Prism (npm, pinned, into bench/.cache)."""
+"""The tools the benchmark drives: wrk and PostgreSQL (apt) and Prism (npm,
+pinned, into bench/.cache)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,27 @@ def ensure_wrk() -> str:
     if not found:
         raise BenchError("apt-get installed wrk but it is not on PATH")
     return found
+
+
+def ensure_postgres() -> None:
+    """Debian's PostgreSQL server programs, installed with apt-get when missing
+    (as root), for the replicas part."""
+    from mockserver.tooling.postgres_cluster import bin_dir
+
+    if bin_dir() is not None:
+        return
+    if os.geteuid() != 0:
+        raise BenchError("PostgreSQL is missing: `sudo apt-get install -y postgresql`")
+    print("PostgreSQL is missing: installing it with apt-get...", flush=True)
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "postgresql"],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BenchError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+    if bin_dir() is None:
+        raise BenchError("apt-get installed postgresql but its programs are not found")
 
 
 def _installed_prism_version() -> str | None:

@@ -23,8 +23,9 @@ class Settings:
     seed: int | None = None
     # When set, the clock stands still at this instant (timestamps and ids repeat).
     frozen_time: datetime | None = None
-    # SQLite file that keeps state across restarts; None starts from the fixtures.
-    state_path: Path | None = None
+    # SQLite file that keeps state across restarts, or a postgresql:// URL (a
+    # str: several replicas share that database); None starts from the fixtures.
+    state_path: Path | str | None = None
     # state_path is a scratch file removed when the server stops (`serve`
     # without --state, shared by its workers): not worth an fsync.
     state_is_temporary: bool = False
@@ -69,7 +70,8 @@ class Settings:
     def from_json(cls, text: str) -> "Settings":
         values = json.loads(text)
         for name in ("spec_path", "fixtures_dir", "state_path", "journal_path"):
-            if values.get(name) is not None:
+            # A URL stays text (a Path would fold its "//").
+            if values.get(name) is not None and "://" not in values[name]:
                 values[name] = Path(values[name])
         for name in ("cors_origins", "allowed_hosts", "delay_ms"):
             if values.get(name) is not None:

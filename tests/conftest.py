@@ -14,8 +14,9 @@ from mockserver import Settings, create_app
 from mockserver.contract.resources import default_fixtures_dir
 
 # browser_support: the browser tests' fixtures (Chromium, a tab), shared by their modules;
+# postgres_support: a PostgreSQL server for the run, and state on each engine;
 # redis_support: a real Redis, and the counters on either backend.
-pytest_plugins = ["pytester", "browser_support", "redis_support"]
+pytest_plugins = ["pytester", "browser_support", "postgres_support", "redis_support"]
 _HYPOTHESIS_HOME: list[str] = []
 REPO = Path(__file__).resolve().parents[1]
 # What the repository held before the run; pytest's cache and the browser

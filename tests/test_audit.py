@@ -1,4 +1,5 @@
-"""The audit endpoints over rows of known gateway decisions.
+"""The audit endpoints over rows of known gateway decisions, on SQLite and
+on PostgreSQL.
 
 The rows are written the way a gateway check writes them (AuditLog.write in
 a transaction of the state), so that each figure below is counted by hand
@@ -22,8 +23,9 @@ TIMESERIES = f"/api-auth/apps/{APP}/audit/timeseries"
 
 
 @pytest.fixture
-def audited(make_client: Any) -> ContractClient:
-    client = make_client(frozen_time=NOW)
+def audited(make_client: Any, state_location: Any) -> ContractClient:
+    """A server on each engine (SQLite, PostgreSQL): the figures are the same."""
+    client = make_client(frozen_time=NOW, state_path=state_location)
     # Without the demo history a fresh server shows (test_history.py): each
     # figure here is counted from the rows the test wrote.
     client.app.extensions["mockserver"].audit.clear()

@@ -5,6 +5,7 @@ openapi.yaml for the management calls) by the client (conftest.py).
 """
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,14 +38,17 @@ def started(client: ContractClient) -> ContractClient:
 
 
 @pytest.fixture
-def client() -> ContractClient:
-    return started(ContractClient(create_app(Settings())))
+def client(state_location: Path | str) -> ContractClient:
+    """On each engine: the counters live in the state's database (SQLite or PostgreSQL)."""
+    return started(ContractClient(create_app(Settings(state_path=state_location))))
 
 
 @pytest.fixture
-def frozen(counter_backend: dict[str, Any]) -> ContractClient:
-    """The rate-limit tests' server, with its counters in SQLite, then in Redis."""
-    return started(ContractClient(create_app(Settings(frozen_time=FROZEN, **counter_backend))))
+def frozen(state_location: Path | str, counter_backend: dict[str, Any]) -> ContractClient:
+    """The rate-limit tests' server: its state on each engine, its counters
+    in the state, then in Redis."""
+    settings = Settings(frozen_time=FROZEN, state_path=state_location, **counter_backend)
+    return started(ContractClient(create_app(settings)))
 
 
 def check(

@@ -1,11 +1,18 @@
-"""The request journal's storage: bounded, filtered, and ids that never repeat."""
+"""The request journal's storage, on SQLite and on PostgreSQL (where the
+replicas share it): bounded, filtered, and ids that never repeat."""
 
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mockserver.state.database import is_postgres, open_database
 from mockserver.state.journal import Journal
+
+
+def opened(location: Path | str, size: int) -> Journal:
+    """A journal file of its own, or the journal tables of a PostgreSQL database."""
+    return Journal(open_database(location) if is_postgres(location) else Path(location), size)
 
 
 def entry(number: int, method: str = "GET") -> dict[str, Any]:
@@ -24,8 +31,8 @@ def entry(number: int, method: str = "GET") -> dict[str, Any]:
 
 
 @pytest.fixture
-def journal(tmp_path: Path):
-    journal = Journal(tmp_path / "journal.sqlite3", size=3)
+def journal(state_location: Path | str):
+    journal = opened(state_location, size=3)
     yield journal
     journal.close()
 
@@ -57,9 +64,11 @@ def test_a_journal_cleared_while_empty_starts_at_1(journal: Journal) -> None:
     assert ids(journal) == [1]
 
 
-def test_ids_keep_increasing_across_a_clear_and_trims(tmp_path: Path, monkeypatch) -> None:
+def test_ids_keep_increasing_across_a_clear_and_trims(
+    state_location: Path | str, monkeypatch
+) -> None:
     monkeypatch.setattr("mockserver.state.journal._TRIM_EVERY", 2)  # trims run often
-    journal = Journal(tmp_path / "journal.sqlite3", size=1)
+    journal = opened(state_location, size=1)
     seen: list[int] = []
     for number in range(10):
         journal.record(entry(number))

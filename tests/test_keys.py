@@ -44,6 +44,12 @@ def message(response: Any) -> str:
     return response.get_json()["errors"][0]["message"]
 
 
+@pytest.fixture
+def client(make_client: Any, state_location: Path | str) -> ContractClient:
+    """On each engine, SQLite and PostgreSQL: the keys' table behaves the same."""
+    return make_client(state_path=state_location)
+
+
 def test_a_fresh_server_lists_the_demo_keys_newest_first_without_secrets(
     client: ContractClient,
 ) -> None:

@@ -33,12 +33,12 @@ from redis_support import RedisServer, free_port, running_redis
 from mockserver import Settings, create_app
 from mockserver.backend.ids import decode
 from mockserver.state.counters import CounterRow, CounterStore, Outcome, Tally
+from mockserver.state.database import redacted
 from mockserver.state.redis_counters import (
     RedisCounters,
     RedisUrlError,
     check_url,
     connect,
-    redacted,
 )
 from mockserver.state.store import Store
 from mockserver.tooling.testing import run_server

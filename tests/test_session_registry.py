@@ -1,11 +1,13 @@
 """The sessions' registry of one worker, on a clock the test moves: expiry,
-the limit, and sessions beyond the worker's cache of open ones."""
+the limit, and sessions beyond the worker's cache of open ones; on SQLite
+(a file per session) and on PostgreSQL (a schema per session)."""
 
 from pathlib import Path
 
 import pytest
 from conftest import ContractClient
 
+from mockserver.state.database import is_postgres, open_database
 from mockserver.state.sessions import Sessions, TooManySessions
 from mockserver.state.store import Store
 
@@ -18,7 +20,10 @@ class Clock:
         return self.now
 
 
-def registry(tmp_path: Path, clock: Clock, max_sessions: int = 3) -> Sessions[Store]:
+def registry(
+    tmp_path: Path, clock: Clock, max_sessions: int = 3, location: Path | str | None = None
+) -> Sessions[Store]:
+    """Sessions beside an SQLite state, or in the PostgreSQL database at ``location``."""
     return Sessions(
         tmp_path / "sessions",
         ttl_seconds=60,
@@ -26,12 +31,15 @@ def registry(tmp_path: Path, clock: Clock, max_sessions: int = 3) -> Sessions[St
         open_session=lambda _name, path: Store(path, durable=False, made_here=True),
         seed=lambda store: store.load([], [], only_if_new=False),
         clock=clock,
+        database=open_database(location) if is_postgres(location) else None,
     )
 
 
-def test_an_expired_session_makes_room_and_comes_back_empty(tmp_path: Path) -> None:
+def test_an_expired_session_makes_room_and_comes_back_empty(
+    tmp_path: Path, state_location: Path | str
+) -> None:
     clock = Clock()
-    sessions = registry(tmp_path, clock, max_sessions=2)
+    sessions = registry(tmp_path, clock, max_sessions=2, location=state_location)
     first = sessions.get("first")
     first.insert_scheme(
         {
@@ -56,9 +64,11 @@ def test_an_expired_session_makes_room_and_comes_back_empty(tmp_path: Path) -> N
     assert sessions.get("first").get_scheme("made-in-first") is None  # a new one
 
 
-def test_a_session_used_just_before_its_ttl_is_kept(tmp_path: Path) -> None:
+def test_a_session_used_just_before_its_ttl_is_kept(
+    tmp_path: Path, state_location: Path | str
+) -> None:
     clock = Clock()
-    sessions = registry(tmp_path, clock)
+    sessions = registry(tmp_path, clock, location=state_location)
     sessions.get("kept")
     for _ in range(5):
         clock.now += 50
@@ -67,9 +77,9 @@ def test_a_session_used_just_before_its_ttl_is_kept(tmp_path: Path) -> None:
 
 
 def test_more_sessions_than_a_worker_keeps_open_keep_their_state(
-    make_client,
+    make_client, state_location: Path | str
 ) -> None:
-    client: ContractClient = make_client()
+    client: ContractClient = make_client(state_path=state_location)
     names = [f"many-{n}" for n in range(40)]  # the cache holds 32 open
     for name in names:
         created = client.create(app_slug=name, headers={"X-Mockserver-Session": name})

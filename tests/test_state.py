@@ -40,8 +40,9 @@ def all_apps(base_url: str) -> list[dict[str, Any]]:
     return page["data"]
 
 
-def test_apps_schemes_edits_and_deletions_survive_a_restart(tmp_path: Path) -> None:
-    state = ["--state", str(tmp_path / "state.sqlite3")]
+def test_apps_schemes_edits_and_deletions_survive_a_restart(state_location: Path | str) -> None:
+    # On each engine: an SQLite file, a PostgreSQL database.
+    state = ["--state", str(state_location)]
     with run_server(state) as server:
         url = server.base_url
         fresh = all_apps(url)
@@ -126,8 +127,8 @@ def test_an_sqlite_database_of_another_program_stops_start_up(tmp_path: Path) ->
     assert state.read_bytes() == original
 
 
-def test_sigterm_while_serving_keeps_the_state(tmp_path: Path) -> None:
-    state = ["--state", str(tmp_path / "state.sqlite3")]
+def test_sigterm_while_serving_keeps_the_state(state_location: Path | str) -> None:
+    state = ["--state", str(state_location)]
     with run_server(state) as server:
         created = post(server.base_url, "/api-auth/apps", APP)
         server.process.terminate()

@@ -1,4 +1,5 @@
-"""The SQLite store: a write happens whole or not at all."""
+"""The store, on SQLite and on PostgreSQL (the same battery, parametrized by
+the ``state_location`` fixture): a write happens whole or not at all."""
 
 import multiprocessing
 import sqlite3
@@ -6,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from postgres_support import PostgresServer
 
 from mockserver.state.database import SharedSqlite
 from mockserver.state.store import _TABLES, SlugTaken, Store, StoreError
@@ -37,8 +39,8 @@ def app(slug: str = "a", app_id: str = "10") -> dict:
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    store = Store(tmp_path / "state.sqlite3")
+def store(state_location: Path | str):
+    store = Store(state_location)
     yield store
     store.close()
 
@@ -173,6 +175,8 @@ def test_app_seqs_increase_without_autoincrement(store: Store) -> None:
     assert seqs(store) == [1, 2, 3, 4]
     listed = store.list_apps(limit=10, offset=0).apps
     assert [listed_app["app_slug"] for listed_app in listed] == ["a3", "a1", "a0"]
+    if store.is_shared:
+        return  # PostgreSQL's identity columns: no sqlite_sequence to look at
     tables = store._db.connection().execute("SELECT name FROM sqlite_master").fetchall()
     assert ("sqlite_sequence",) in tables  # machines and schemes keep AUTOINCREMENT
     assert (
@@ -208,18 +212,28 @@ def test_a_state_made_with_an_autoincrement_apps_table_works_as_before(tmp_path:
         store.close()
 
 
-def test_a_scheme_change_by_another_store_is_seen_at_once(tmp_path: Path) -> None:
+def test_a_scheme_change_by_another_store_is_seen_by_its_next_request(
+    state_location: Path | str,
+) -> None:
     # Two stores on one file stand for two processes: their caches and
     # connections are separate, only the file and the change counter are shared.
-    reader, writer = Store(tmp_path / "state.sqlite3"), Store(tmp_path / "state.sqlite3")
+    # Each read is a new request of the reader's (on PostgreSQL a cache is kept
+    # to the end of a request; on SQLite the shared counter tells at once).
+    reader, writer = Store(state_location), Store(state_location)
+
+    def read(slug: str) -> Any:
+        reader.database.new_request()
+        return reader.get_scheme(slug)
+
     try:
         writer.insert_scheme(scheme())
         assert reader.get_scheme("s")["name"] == "S"
         writer.update_scheme("s", lambda current: {**current, "name": "New"})
-        assert reader.get_scheme("s")["name"] == "New"
+        assert read("s")["name"] == "New"
         writer.delete_scheme("s")
-        assert reader.get_scheme("s") is None
+        assert read("s") is None
         writer.load([scheme("t")], [], only_if_new=False)
+        reader.database.new_request()
         assert [kept["slug"] for kept in reader.list_schemes()] == ["t"]
     finally:
         reader.close()
@@ -289,3 +303,93 @@ def test_workers_opening_one_new_database_at_once_all_get_it(tmp_path: Path) -> 
             opener.join(timeout=60)
             assert opener.exitcode == 0
     assert errors.empty(), errors.get()
+
+
+def _create_one_slug(location: str, app_id: str, start: Any, outcomes: Any) -> None:
+    store = Store(location)
+    start.wait()
+    try:
+        store.insert_app(app("raced", app_id))
+        outcomes.put("created")
+    except SlugTaken:
+        outcomes.put("taken")
+    finally:
+        store.close()
+
+
+def test_concurrent_creates_of_one_slug_from_processes_end_in_one_success(
+    state_location: Path | str,
+) -> None:
+    """Processes released together, each with its own connection: the
+    partial unique index leaves exactly one app, on either engine."""
+    Store(state_location).close()  # the schema, made once
+    forked = multiprocessing.get_context("fork")
+    for round_number in range(3):
+        start, outcomes = forked.Barrier(4), forked.Queue()
+        racers = [
+            forked.Process(
+                target=_create_one_slug,
+                args=(str(state_location), f"{round_number}{index}", start, outcomes),
+            )
+            for index in range(4)
+        ]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(timeout=60)
+            assert racer.exitcode == 0
+        results = sorted(outcomes.get(timeout=5) for _ in racers)
+        assert results == ["created", "taken", "taken", "taken"]
+        store = Store(state_location)
+        try:
+            store.update_app("raced", lambda current: {**current, "deleted_at": "2026-01-01Z"})
+        finally:
+            store.close()
+
+
+def test_a_postgresql_database_of_another_program_is_refused_and_left_alone(
+    postgres: PostgresServer,
+) -> None:
+    url = postgres.new_database()
+    name = url.rsplit("/", 1)[1]
+    postgres.sql("CREATE TABLE customers (name TEXT)", name)
+    postgres.sql("INSERT INTO customers VALUES ('Ada')", name)
+    with pytest.raises(StoreError, match="not a mockserver database"):
+        Store(url)
+    tables = postgres.sql(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'", name
+    )
+    assert tables == [("customers",)]
+
+
+def test_a_postgresql_schema_of_a_newer_mockserver_is_refused(postgres: PostgresServer) -> None:
+    url = postgres.new_database()
+    Store(url).close()
+    postgres.sql("UPDATE meta SET value = 99 WHERE key = 'schema_version'", url.rsplit("/", 1)[1])
+    with pytest.raises(StoreError, match="newer mockserver"):
+        Store(url)
+
+
+def test_replicas_starting_on_one_new_postgresql_database_all_open_it(
+    postgres: PostgresServer,
+) -> None:
+    """Processes making the schema at the same instant: none sees the other's
+    half-made tables as a foreign database, none fails to make a table."""
+    url = postgres.new_database()
+    forked = multiprocessing.get_context("fork")
+    start, errors = forked.Barrier(6), forked.Queue()
+    openers = [forked.Process(target=_open_store, args=(url, start, errors)) for _ in range(6)]
+    for opener in openers:
+        opener.start()
+    for opener in openers:
+        opener.join(timeout=60)
+        assert opener.exitcode == 0
+    assert errors.empty(), errors.get()
+
+
+def _open_store(url: str, start: Any, errors: Any) -> None:
+    start.wait()
+    try:
+        Store(url).close()
+    except Exception as error:
+        errors.put(repr(error))

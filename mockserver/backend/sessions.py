@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mockserver.backend.handlers import Context
 from mockserver.contract.errors import ApiError, Problem
+from mockserver.state.database import Database
 from mockserver.state.sessions import SESSION_HEADER, Sessions, TooManySessions
 
 MAX_SESSIONS_OPTION = "--max-sessions"
@@ -47,12 +48,13 @@ class SessionContexts:
         default: Context,
         root: Path,
         *,
-        for_store: Callable[[Context, str, Path], Context],
+        for_store: Callable[[Context, str, Path | str], Context],
         name_is_valid: Callable[[str], bool],
         ttl_seconds: float,
         max_sessions: int,
         durable: bool,
         clock_is_frozen: bool = False,
+        database: Database | None = None,
     ) -> None:
         """``for_store(default, name, path)`` is the default context for session
         ``name``, with everything that lives in a store swapped for a store at ``path``."""
@@ -67,6 +69,7 @@ class SessionContexts:
             durable=durable,
             forget=default.journal.clear,
             template_max_age_seconds=None if clock_is_frozen else TEMPLATE_MAX_AGE_SECONDS,
+            database=database,
         )
 
     def is_name(self, text: str) -> bool:

@@ -37,7 +37,7 @@ from mockserver.http.prefer import forced_response, read_preferences
 from mockserver.http.printable import printable
 from mockserver.http.router import Admission, Route, Router
 from mockserver.http.secrets import masked_body, masked_headers, masked_query
-from mockserver.state.counters import CountersUnavailable
+from mockserver.state.database import Unavailable
 from mockserver.state.sessions import SESSION_HEADER
 
 logger = logging.getLogger("mockserver")
@@ -49,6 +49,7 @@ ADMIN_PREFIX = "/__admin/"
 _JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.!#$&^_-]+\+)?json$")
 # Bodies kept in the journal are cut here; the journal is for reading, not replay.
 JOURNAL_BODY_LIMIT = 64 * 1024
+# The answer while a PostgreSQL state cannot be reached (database.py).
 
 
 def read_json_body(operation: Operation, incoming: Incoming) -> Any:
@@ -220,6 +221,8 @@ class Pipeline:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
+        # A PostgreSQL state's caches are read again once per request (database.py).
+        self._context.store.database.new_request()
         incoming = Incoming(environ, MAX_BODY_BYTES)
         # The admin API and the pages are tooling, not the API: no latency,
         # no journal, no log, and no calls from other origins' pages.
@@ -282,13 +285,17 @@ class Pipeline:
                 )
             )
             context = self._contexts.context(session)
+            if context is not self._context:
+                context.store.database.new_request()
             if tooling:  # a restore holds the gate: it must not wait for itself
                 return route, handle(route, context, incoming, path_params, admit)
             with context.store.database.shared_gate():
                 return route, handle(route, context, incoming, path_params, admit)
         except ApiError as error:
             return route, Outgoing.error(error)
-        except CountersUnavailable as gone:  # Redis is gone: a 503, never a 500
+        except Unavailable as gone:
+            # Nothing of the request was committed; the next one reconnects.
+            logger.warning("503: %s cannot be reached: %s", gone.what, gone)
             return route, Outgoing.error(unavailable(gone.what))
         except Exception:
             logger.exception(
@@ -316,6 +323,8 @@ class Pipeline:
             )
             self._context.journal.record(entry)
             self._log.write(entry)
+        except Unavailable:  # said once already, by the answer's 503
+            pass
         except Exception:  # the journal must never cost a client its answer
             logger.exception(
                 "could not journal %s %s", printable(incoming.method), printable(incoming.path)

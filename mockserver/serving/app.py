@@ -8,6 +8,7 @@ on the first request for one (:func:`create_worker_app`): importing Flask and
 building its routes took a third of a worker's start-up.
 """
 
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -69,7 +70,7 @@ def _router(settings: Settings, loaded: Loaded, context: Context) -> Router:
     return router
 
 
-def session_context(default: Context, name: str, path: Path, settings: Settings) -> Context:
+def session_context(default: Context, name: str, path: Path | str, settings: Settings) -> Context:
     """The context of session ``name``: the default one with everything that
     lives in the store's database (the audit too) over the store at ``path``."""
     store = Store(path, durable=not settings.state_is_temporary, made_here=True)
@@ -87,6 +88,15 @@ def session_context(default: Context, name: str, path: Path, settings: Settings)
     )
 
 
+def _sessions_root(settings: Settings, context: Context) -> Path:
+    """Beside an SQLite state. A PostgreSQL state keeps its sessions and
+    their snapshots in the database: the folder is named (the registry's
+    paths are under it) but nothing is ever written there."""
+    if not context.store.is_shared:
+        return Path(f"{context.store.path}.sessions")
+    return Path(tempfile.gettempdir()) / "mockserver-sessions-in-postgresql"
+
+
 def build_sessions(settings: Settings, loaded: Loaded) -> SessionContexts:
     """The default session and the named ones, kept in a folder beside the
     state (so with --state they, and the snapshots, outlive a restart; a
@@ -96,13 +106,15 @@ def build_sessions(settings: Settings, loaded: Loaded) -> SessionContexts:
     name_schema = loaded.admin_spec.component_validator("SessionName")
     return SessionContexts(
         context,
-        Path(f"{context.store.path}.sessions"),
+        _sessions_root(settings, context),
         for_store=lambda default, name, path: session_context(default, name, path, settings),
         name_is_valid=name_schema.is_valid,
         ttl_seconds=settings.session_ttl_seconds,
         max_sessions=settings.max_sessions,
         durable=not settings.state_is_temporary,
         clock_is_frozen=settings.frozen_time is not None,
+        # A PostgreSQL state keeps the sessions too, for every replica.
+        database=context.store.database if context.store.is_shared else None,
     )
 
 
@@ -135,9 +147,10 @@ def create_app(settings: Settings | None = None) -> "Flask":
     """Build the server for ``settings``.
 
     Raises SpecError, FixtureError or StoreError when the spec, the fixtures
-    or the state cannot be served, RedisUrlError for a ``redis_url`` that is
-    no Redis URL (or without redis-py); nothing is half-started. A Redis
-    that does not answer is not waited for: the counters answer 503 until it does.
+    or the state cannot be served, DatabaseUnavailable when a PostgreSQL
+    state cannot be reached, RedisUrlError for a ``redis_url`` that is no
+    Redis URL (or without redis-py); nothing is half-started. A Redis that
+    does not answer is not waited for: the counters answer 503 until it does.
     """
     settings = settings or Settings()
     loaded = load(settings)

@@ -68,7 +68,8 @@ def _check(settings: Settings) -> tuple[str, str, bytes]:
     from mockserver.backend.fixtures import FixtureError
     from mockserver.contract.spec import SpecError
     from mockserver.serving.context import build_context, load
-    from mockserver.state.redis_counters import RedisCounters, RedisUrlError, redacted
+    from mockserver.state.database import DatabaseUnavailable, redacted
+    from mockserver.state.redis_counters import RedisCounters, RedisUrlError
     from mockserver.state.store import StoreError
 
     try:
@@ -76,7 +77,7 @@ def _check(settings: Settings) -> tuple[str, str, bytes]:
         loaded = load(settings)
         trace("check: spec and fixtures read")
         context = build_context(settings, loaded.spec, loaded.fixtures)
-    except (SpecError, FixtureError, StoreError, RedisUrlError) as error:
+    except (SpecError, FixtureError, StoreError, DatabaseUnavailable, RedisUrlError) as error:
         return "error", str(error), b""
     trace("check: state ready")
     if isinstance(context.counters, RedisCounters):

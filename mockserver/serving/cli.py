@@ -196,10 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--state",
-        type=Path,
+        type=options.state,
         default=None,
-        metavar="PATH",
-        help="keep state in this SQLite file across restarts (default: start from the fixtures)",
+        metavar="PATH|URL",
+        help="keep state in this SQLite file across restarts, or in a PostgreSQL database"
+        " shared by replicas: postgresql://USER:PASS@HOST:PORT/DB"
+        " (default: start from the fixtures)",
     )
 
     check = commands.add_parser(
@@ -370,7 +372,7 @@ def _run_workers(
     from granian.log import LogLevels
 
     from mockserver.serving.boot import Reaped, fork_announcer, worker_app_loader
-    from mockserver.state.redis_counters import redacted
+    from mockserver.state.database import redacted
 
     server = Granian(
         # Only named in granian's own messages: the app comes from the loader below.
@@ -392,7 +394,7 @@ def _run_workers(
         [
             f"mockserver {__version__} listening on http://{host}:{port}",
             f"dev key: Authorization: Bearer {checked.dev_key}",
-            f"workers: {workers}; state: {args.state or 'temporary'}"
+            f"workers: {workers}; state: {redacted(args.state or 'temporary')}"
             + (f"; counters: {redacted(args.redis)}" if args.redis else ""),
         ]
     )

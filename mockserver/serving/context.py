@@ -83,7 +83,10 @@ def build_context(settings: Settings, spec: Spec, fixtures: Fixtures | None = No
         ids=ids,
         clock=clock,
         complete_rule=lambda rule: complete_rule(rule, rule_schema),
-        journal=Journal(settings.journal_path, settings.journal_size),
+        # On PostgreSQL the journal is shared by the replicas: in that database.
+        journal=Journal(
+            store.database if store.is_shared else settings.journal_path, settings.journal_size
+        ),
         audit=AuditLog(store.database, settings.audit_size),
         counters=counters,
     )

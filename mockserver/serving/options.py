@@ -9,6 +9,7 @@ import argparse
 import socket
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from mockserver.backend.clock import parse_timestamp
 from mockserver.backend.ids import require_id_time
@@ -57,6 +58,23 @@ port = _whole_number(0, MAX_PORT)
 workers = _whole_number(1, MAX_WORKERS)
 journal_size = _whole_number(0, MAX_JOURNAL_SIZE)
 audit_size = _whole_number(0)
+
+
+def state(text: str) -> Path | str:
+    """--state: an SQLite file's path, or a PostgreSQL URL kept as text."""
+    if text.startswith(("postgresql://", "postgres://")):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise argparse.ArgumentTypeError(
+                "a PostgreSQL state needs psycopg: pip install 'mockserver[replicas]'"
+            ) from None
+        return text
+    if "://" in text:
+        raise argparse.ArgumentTypeError(
+            f"{text.split('://')[0]}:// is not a state; a file path, or postgresql://USER:PASS@HOST:PORT/DB"
+        )
+    return Path(text)
 
 
 def seed(text: str) -> int:

@@ -12,13 +12,12 @@ orders and buckets exactly; the row as it is answered is kept as JSON.
 """
 
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from mockserver.contract.jsontext import to_json
-from mockserver.state.database import SharedSqlite
+from mockserver.state.database import Connection, Database
 
 AuditRow = dict[str, Any]
 
@@ -86,21 +85,22 @@ class Counted:
 class AuditLog:
     """The audit rows of every app, shared by all worker processes."""
 
-    def __init__(self, database: SharedSqlite, size: int) -> None:
+    def __init__(self, database: Database, size: int) -> None:
         self._db = database
         self.size = size
         self._db.connection().executescript(_TABLES)
 
     # --- writing ---------------------------------------------------------------
 
-    def write(self, db: sqlite3.Connection, row: AuditRow, at_us: int) -> None:
+    def write(self, db: Connection, row: AuditRow, at_us: int) -> None:
         """Add ``row`` inside the caller's transaction ``db``, dropping the
         first-written rows beyond :attr:`size`. A size of 0 keeps none."""
         if not self.size:
             return
-        cursor = db.execute(_INSERT, _values(row, at_us))
-        if cursor.lastrowid is not None and cursor.lastrowid > self.size:
-            db.execute("DELETE FROM audit WHERE seq <= ?", (cursor.lastrowid - self.size,))
+        # RETURNING, not lastrowid: the same on both engines (database.py).
+        (seq,) = db.execute(_INSERT + " RETURNING seq", _values(row, at_us)).fetchone()
+        if seq > self.size:
+            db.execute("DELETE FROM audit WHERE seq <= ?", (seq - self.size,))
 
     def write_many(self, rows: Iterable[tuple[AuditRow, int]]) -> None:
         """Add rows in a transaction of their own (the demo history)."""

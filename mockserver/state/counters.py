@@ -2,25 +2,26 @@
 the counters kept in the state's SQLite database.
 
 A check reads and bumps all of its counters at once (:meth:`CounterStore.take`):
-however many workers, or servers sharing one store, check at once, a rule
-of L per window admits exactly L in that window. A counter seen in a later
-(or, after the clock was moved back, another) window starts again from zero.
-Two stores keep them: :class:`Counters`, here, in the state's database (the
-default), and ``RedisCounters`` (redis_counters.py, ``serve --redis``) in
-Redis, shared by servers that share one state elsewhere.
+however many workers, replicas or servers sharing one store check at once,
+a rule of L per window admits exactly L in that window. A counter seen in a
+later (or, after the clock was moved back, another) window starts again from
+zero. Two stores keep them: :class:`Counters`, here, in the state's database
+(the default), and ``RedisCounters`` (redis_counters.py, ``serve --redis``)
+in Redis, shared by servers that share one state elsewhere.
 
-In SQLite one row per counter holds the start of its current window and the
-count in it, read and bumped in one IMMEDIATE transaction under the
-writers' lock (database.py), which also holds the check's audit row.
+In the state's database one row per counter holds the start of its current
+window and the count in it, read and bumped in one transaction, which also
+holds the check's audit row: under the writers' lock on SQLite
+(database.py); on PostgreSQL each counting statement is atomic and locks the
+counter's row to the end of the transaction.
 """
 
 import secrets
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from mockserver.state.database import SharedSqlite
+from mockserver.state.database import Connection, Database, Unavailable
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -29,6 +30,22 @@ CREATE TABLE IF NOT EXISTS counters (
     count INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
+
+
+# Counts one request on a counter: a new counter starts at 1, one of an
+# earlier window starts again at 1, one of this window goes up by one unless
+# it is at the limit (then nothing is written and no row comes back). One
+# statement where a read and a write took two (a round trip less on
+# PostgreSQL); the writers' lock still makes it one step of the check.
+_COUNT = (
+    "INSERT INTO counters (name, window_start, count) VALUES (?, ?, 1)"
+    " ON CONFLICT (name) DO UPDATE SET"
+    " window_start = excluded.window_start,"
+    " count = CASE WHEN counters.window_start = excluded.window_start"
+    " THEN counters.count + 1 ELSE 1 END"
+    " WHERE counters.window_start != excluded.window_start OR counters.count < ?"
+    " RETURNING count"
+)
 
 
 @dataclass(frozen=True)
@@ -61,15 +78,11 @@ class CounterRow:
 
 # What runs with a check's outcomes, in a transaction of the state's database
 # (the check's audit row): see CounterStore.take.
-Then = Callable[[sqlite3.Connection, list[Outcome]], None]
+Then = Callable[[Connection, list[Outcome]], None]
 
 
-class CountersUnavailable(Exception):
-    """The counters' store cannot be reached: nothing was counted."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        super().__init__(f"{what} cannot be reached")
+class CountersUnavailable(Unavailable):
+    """The counters' store (``what``) cannot be reached: nothing was counted."""
 
 
 class StateWithCounters(Protocol):
@@ -79,7 +92,7 @@ class StateWithCounters(Protocol):
     def counters(self) -> "CounterStore": ...
 
     @property
-    def database(self) -> SharedSqlite: ...
+    def database(self) -> Database: ...
 
 
 class CounterStore(Protocol):
@@ -120,7 +133,7 @@ class CounterStore(Protocol):
         ...
 
 
-def namespace_of(db: SharedSqlite) -> int:
+def namespace_of(db: Database) -> int:
     """A random number drawn once per state and kept in its ``meta`` table,
     which names the state's counters outside it: servers sharing the state
     share it. The first to ask draws it; one that asks at the same time
@@ -138,33 +151,48 @@ def namespace_of(db: SharedSqlite) -> int:
 
 
 class Counters:
-    """The counters as rows of the state's SQLite database."""
+    """The counters as rows of the state's own database."""
 
     in_state = True
 
-    def __init__(self, db: SharedSqlite) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
-    def take(self, tallies: list[Tally], then: Then | None = None) -> list[Outcome]:
-        """See CounterStore.take: one transaction holds the counts and ``then``,
-        so they commit together or not at all."""
-        outcomes: list[Outcome] = []
-        with self._db.transaction() as db:
-            for tally in tallies:
+    def take(
+        self,
+        tallies: list[Tally],
+        then: Then | None = None,
+    ) -> list[Outcome]:
+        """Count one request on every tally that still admits it, in one
+        transaction; a tally at its limit refuses it and is not counted.
+        Every tally is looked at, whatever the others say. ``then`` runs in
+        the same transaction with the outcomes (the check's audit row): what
+        was counted and what was recorded commit together or not at all.
+
+        Not exclusive: on PostgreSQL checks of other counters run beside it
+        (each statement locks the counter's row, and the rows are taken in
+        the order of their names, so two checks never wait on each other in
+        a circle); SQLite's writers take turns all the same."""
+        outcome_of: dict[int, Outcome] = {}
+        with self._db.transaction(exclusive=False) as db:
+            for index in sorted(range(len(tallies)), key=lambda i: tallies[i].name):
+                tally = tallies[index]
+                # One statement counts the request unless the window is full:
+                # a row comes back only when it was counted.
+                counted = (
+                    db.execute(_COUNT, (tally.name, tally.window_start, tally.limit)).fetchone()
+                    if tally.limit > 0
+                    else None
+                )
+                if counted is not None:
+                    outcome_of[index] = Outcome(True, int(counted[0]))
+                    continue
                 row = db.execute(
                     "SELECT window_start, count FROM counters WHERE name = ?", (tally.name,)
                 ).fetchone()
                 count = row[1] if row is not None and row[0] == tally.window_start else 0
-                if count >= tally.limit:
-                    outcomes.append(Outcome(False, count))
-                    continue
-                db.execute(
-                    "INSERT INTO counters (name, window_start, count) VALUES (?, ?, ?)"
-                    " ON CONFLICT (name) DO UPDATE SET"
-                    " window_start = excluded.window_start, count = excluded.count",
-                    (tally.name, tally.window_start, count + 1),
-                )
-                outcomes.append(Outcome(True, count + 1))
+                outcome_of[index] = Outcome(False, count)
+            outcomes = [outcome_of[index] for index in range(len(tallies))]
             if then is not None:
                 then(db, outcomes)
         return outcomes
@@ -187,7 +215,7 @@ class Counters:
         return store.counters  # the session's own database
 
 
-def read_rows(db: sqlite3.Connection) -> list[CounterRow]:
+def read_rows(db: Connection) -> list[CounterRow]:
     """The ``counters`` table of a database (the state's, or a snapshot's)."""
     return [
         CounterRow(str(name), int(start), int(count))
@@ -197,7 +225,7 @@ def read_rows(db: sqlite3.Connection) -> list[CounterRow]:
     ]
 
 
-def write_rows(db: sqlite3.Connection, rows: list[CounterRow]) -> None:
+def write_rows(db: Connection, rows: list[CounterRow]) -> None:
     """Replace the ``counters`` table's rows (in the caller's transaction)."""
     db.execute("DELETE FROM counters")
     db.executemany(

@@ -31,13 +31,161 @@ on ext4, 9,510 on tmpfs; one process: 81 and 82 us; medians of 15 runs).
 import fcntl
 import mmap
 import os
+import re
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Protocol
+
+# --- the engine seam -------------------------------------------------------------
+# The state modules are written against these few methods, which an sqlite3
+# connection has as they are and postgres.py's wraps psycopg to offer. SQL on
+# the shared path is portable: ``?`` placeholders (translated for PostgreSQL),
+# UPSERTs with table-qualified columns, RETURNING instead of lastrowid, no
+# SQLite-only functions; CREATE TABLE scripts are written for SQLite and
+# translated (postgres.py says how).
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Any: ...
+
+    def executescript(self, script: str, /) -> Any: ...
+
+
+class Database(Protocol):
+    """What the state modules need of an engine (SharedSqlite, postgres.SharedPostgres)."""
+
+    local: threading.local
+
+    def connection(self) -> Connection: ...
+
+    def write_lock(self) -> AbstractContextManager[Connection]: ...
+
+    def transaction(
+        self, *, counted: bool = False, exclusive: bool = True
+    ) -> AbstractContextManager[Connection]: ...
+
+    def snapshot(self) -> AbstractContextManager[Connection]: ...
+
+    def shared_gate(self) -> AbstractContextManager[None]: ...
+
+    def exclusive_gate(self) -> AbstractContextManager[None]: ...
+
+    @property
+    def changes(self) -> "ChangeCounter | RequestSignal": ...
+
+    def new_request(self) -> None:
+        """A request begins on this thread (the pipeline says so)."""
+
+    def close(self) -> None: ...
+
+
+class IntegrityError(sqlite3.IntegrityError):
+    """A constraint refused a write, whichever the engine (postgres.py raises
+    it for psycopg's): a subclass of sqlite3's, so one ``except`` serves both."""
+
+
+# What /__admin/health and a 503 name as missing.
+POSTGRESQL = "PostgreSQL"
+
+
+class Unavailable(Exception):
+    """A server the state needs (``what``: its PostgreSQL database, the
+    counters' Redis) cannot be reached: the request is answered 503 with
+    Retry-After (contract/errors.py's ``unavailable``), and the next one
+    connects again. Nothing of the failed request was committed, so nothing
+    acknowledged is lost."""
+
+    def __init__(self, what: str, reason: str = "") -> None:
+        self.what = what
+        super().__init__(reason or f"{what} cannot be reached")
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database server cannot be reached (refused, restarting, lost the
+    connection)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(POSTGRESQL, reason)
+
+
+def violates(error: Exception, table: str, column: str) -> bool:
+    """Whether ``error`` is the unique constraint of ``table.column``: SQLite
+    names it "table.column", PostgreSQL's default constraint "table_column_key"."""
+    text = str(error)
+    return f"{table}.{column}" in text or f"{table}_{column}_key" in text
+
+
+def redacted(location: object) -> str:
+    """A state's location as it may be printed: a URL without its password."""
+    return re.sub(r"^(\w+://[^:/@]*):[^@]*@", r"\1:***@", str(location))
+
+
+def in_schema(url: str, schema: str) -> str:
+    """A PostgreSQL URL whose connections work in ``schema`` (a session's own
+    tables, sessions.py): libpq's ``options`` sets the search path."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+def is_postgres(location: object) -> bool:
+    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
+
+def open_database(location: "Path | str | None", *, durable: bool = True) -> Database:
+    """SQLite at a path (a temporary file when None), or PostgreSQL at a
+    ``postgresql://`` URL (psycopg is imported only then: the extra
+    ``mockserver[replicas]``)."""
+    if is_postgres(location):
+        from mockserver.state.postgres import SharedPostgres
+
+        return SharedPostgres(str(location))
+    return SharedSqlite(None if location is None else Path(location), durable=durable)
+
+
+class RequestSignal:
+    """The change signal of a database shared beyond one machine, where no
+    memory is shared: it moves, for this thread, at the start of each request
+    (Database.new_request) and around each counted write the thread makes.
+    So a cache (the schemes, the clock's offset) is read from the database
+    once per request, and then kept to the request's end: a change made
+    through another replica is seen from the next request on, one made by
+    this request at once. Its values are even (odd would mean "ask again")."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def read(self) -> int:
+        return 2 * int(getattr(self._local, "number", 0))
+
+    def moved(self) -> None:
+        self._local.number = getattr(self._local, "number", 0) + 1
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        self.moved()
+        try:
+            yield
+        finally:
+            self.moved()
 
 
 class ChangeCounter:
@@ -161,6 +309,9 @@ class SharedSqlite:
             local.gate_pid = _this_process[0]
         return int(local.gate)
 
+    def new_request(self) -> None:
+        """Nothing to do: the change counter is shared memory."""
+
     def shared_gate(self) -> "_Hold":
         """Held by every request served from this database: many at once.
 
@@ -184,11 +335,14 @@ class SharedSqlite:
         return ChangeCounter(Path(f"{self.path}.lock"))
 
     @contextmanager
-    def transaction(self, *, counted: bool = False) -> Iterator[sqlite3.Connection]:
+    def transaction(
+        self, *, counted: bool = False, exclusive: bool = True
+    ) -> Iterator[sqlite3.Connection]:
         """A write transaction: committed whole when the block ends, rolled back
         on any exception. IMMEDIATE takes SQLite's write lock up front,
         uncontended since writers already queue on the flock. ``counted``
-        moves :attr:`changes` around it."""
+        moves :attr:`changes` around it. ``exclusive=False`` (writes that
+        lock their own rows) changes nothing here: SQLite has one writer."""
         with self.write_lock() as db, self.changes.counting() if counted else nullcontext():
             db.execute("BEGIN IMMEDIATE")
             try:

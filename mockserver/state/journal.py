@@ -11,12 +11,11 @@ whole by the inspector, and cleared per session.
 """
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from mockserver.contract.jsontext import to_json
-from mockserver.state.database import SharedSqlite
+from mockserver.state.database import Connection, Database, SharedSqlite
 
 # seq is an entry's id, which must never repeat within a journal. Without
 # AUTOINCREMENT a new row gets the largest seq plus one, so the newest row is
@@ -59,10 +58,15 @@ def _parsed(body: str | None) -> Any:
 
 
 class Journal:
-    def __init__(self, path: Path | None, size: int) -> None:
+    def __init__(self, path: Path | Database | None, size: int) -> None:
+        """A file of its own at ``path``, or the tables of a shared database
+        (PostgreSQL: every replica records into, and reads, one journal)."""
         self.size = size
-        # A journal is not worth an fsync: its file never outlives the server.
-        self._db = SharedSqlite(path, durable=False) if size > 0 else None
+        self._db: Database | None = None
+        if size > 0:
+            # A journal is not worth an fsync: its file never outlives the server.
+            shared = path is not None and not isinstance(path, Path)
+            self._db = path if shared else SharedSqlite(path, durable=False)  # type: ignore[assignment]
         if self._db is not None:
             self._db.connection().executescript(_TABLES)
 
@@ -94,7 +98,7 @@ class Journal:
             if written % _TRIM_EVERY == 0:
                 self._trim(db)
 
-    def _trim(self, db: sqlite3.Connection) -> None:
+    def _trim(self, db: Connection) -> None:
         db.execute(
             "DELETE FROM journal WHERE seq <= (SELECT max(seq) FROM journal) - ?", (self.size,)
         )

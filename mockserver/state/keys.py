@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from mockserver.contract.jsontext import to_json
-from mockserver.state.database import SharedSqlite
+from mockserver.state.database import Connection, Database
 
 Key = dict[str, Any]
 
@@ -38,9 +38,7 @@ def _dump(value: Any) -> str:
     return to_json(value).decode("utf-8")
 
 
-def insert_key(
-    db: sqlite3.Connection, key: Key, *, app_id: str, secret_hash: str, created_us: int
-) -> None:
+def insert_key(db: Connection, key: Key, *, app_id: str, secret_hash: str, created_us: int) -> None:
     try:
         db.execute(
             "INSERT INTO api_keys (id, app_id, secret_hash, is_active, created_us, body)"
@@ -53,14 +51,14 @@ def insert_key(
         raise
 
 
-def _write(db: sqlite3.Connection, key: Key) -> None:
+def _write(db: Connection, key: Key) -> None:
     db.execute(
         "UPDATE api_keys SET is_active = ?, body = ? WHERE id = ?",
         (key["is_active"], _dump(key), key["id"]),
     )
 
 
-def rename_scheme(db: sqlite3.Connection, app_id: str, slug: str | None, updated_at: str) -> None:
+def rename_scheme(db: Connection, app_id: str, slug: str | None, updated_at: str) -> None:
     """An app's new rate_limit_scheme_slug, written on all its keys (in the
     app update's transaction)."""
     rows = db.execute("SELECT body FROM api_keys WHERE app_id = ?", (app_id,)).fetchall()
@@ -72,7 +70,7 @@ def rename_scheme(db: sqlite3.Connection, app_id: str, slug: str | None, updated
 class KeyStore:
     """The keys' table, reached through the store's shared database."""
 
-    def __init__(self, db: SharedSqlite) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def insert(self, key: Key, *, app_id: str, secret_hash: str, created_us: int) -> None:
@@ -197,7 +195,7 @@ class _FoundKeys:
         self.found: dict[str, Found] = {}
 
 
-def load_keys(db: sqlite3.Connection, keys: Iterable[tuple[Key, str, str, int]]) -> None:
+def load_keys(db: Connection, keys: Iterable[tuple[Key, str, str, int]]) -> None:
     """Fixture keys as (key, app id, secret hash, created µs), in the load's transaction."""
     for key, app_id, secret_hash, created_us in keys:
         insert_key(db, key, app_id=app_id, secret_hash=secret_hash, created_us=created_us)

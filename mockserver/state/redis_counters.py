@@ -44,7 +44,7 @@ from mockserver.state.counters import (
     Tally,
     Then,
 )
-from mockserver.state.database import SharedSqlite
+from mockserver.state.database import Database
 
 if TYPE_CHECKING:
     import redis
@@ -169,7 +169,7 @@ class RedisCounters:
 
     in_state = False
 
-    def __init__(self, client: "redis.Redis", namespace: str, database: SharedSqlite) -> None:
+    def __init__(self, client: "redis.Redis", namespace: str, database: Database) -> None:
         """``namespace`` names the state or session; ``database`` is the
         state's, where the check's audit row is written."""
         import redis
@@ -266,13 +266,3 @@ class RedisCounters:
 def _glob_escape(text: str) -> str:
     """``text`` as a literal in a SCAN pattern."""
     return "".join("\\" + char if char in "*?[]\\" else char for char in text)
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for messages and the banner."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return parts._replace(netloc=user + netloc).geturl()

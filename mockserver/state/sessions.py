@@ -40,12 +40,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from mockserver.state.database import SharedSqlite
+from mockserver.state.database import Connection, Database, SharedSqlite, in_schema
 
 SESSION_HEADER = "X-Mockserver-Session"
 # Snapshots of the default session; a session's name cannot be it (no "@").
 _DEFAULT_SNAPSHOTS = "@default"
 _CACHE_SIZE = 32
+# On PostgreSQL each open session holds a connection per thread, and a
+# server's connections are few (100 by default, for every replica and worker
+# together): a worker keeps fewer sessions open there.
+_SHARED_CACHE_SIZE = 8
 _US = 1_000_000
 
 _TABLES = """
@@ -120,12 +124,17 @@ class Sessions(Generic[T]):
         clock: Callable[[], float] = time.time,
         forget: Callable[[str], None] = lambda name: None,
         template_max_age_seconds: float | None = None,
+        database: Database | None = None,
     ) -> None:
         """``template_max_age_seconds``: a new session is a copy of a seeded
         template, and what the seeding wrote as of its time (the demo audit
         history) is that old in the copy; past this age (wall time, as the
         TTL) the template is seeded again. None: never (a frozen clock)."""
         self.root = root
+        # A PostgreSQL state (replicas): the registry is tables of that
+        # database, and each session a schema of it, seeded when made (no
+        # file to copy); every replica sees the same sessions.
+        self._shared = database
         self._template_max_age = template_max_age_seconds
         self._template_made = 0.0
         # Told the name of each session dropped or expired (its journal entries go).
@@ -148,17 +157,27 @@ class Sessions(Generic[T]):
     def _db(self) -> SharedSqlite:
         """The registry, made on first use: a server whose clients name no
         session writes nothing beside its state."""
+        if self._shared is not None:
+            self._shared.connection().executescript(_TABLES)
+            return self._shared
         (self.root / "sessions").mkdir(parents=True, exist_ok=True)
         database = SharedSqlite(self.root / "registry.sqlite3", durable=self._durable)
         database.connection().executescript(_TABLES)
         return database
 
     def _exists(self) -> bool:
-        return "_db" in self.__dict__ or (self.root / "registry.sqlite3").exists()
+        return (
+            self._shared is not None
+            or "_db" in self.__dict__
+            or (self.root / "registry.sqlite3").exists()
+        )
 
     # --- where things are ------------------------------------------------------
 
-    def _path(self, name: str, incarnation: int) -> Path:
+    def _path(self, name: str, incarnation: int) -> Path | str:
+        """Where the session's store is: its file, or its PostgreSQL schema."""
+        if self._shared is not None:
+            return in_schema(self._shared.url, f"session_{incarnation}")  # type: ignore[attr-defined]
         # The incarnation first: a name may hold dots, and "." or "..".
         return self.root / "sessions" / f"{incarnation}-{name}.sqlite3"
 
@@ -192,7 +211,7 @@ class Sessions(Generic[T]):
             entry.touched = now
             self._cache[name] = entry
             self._cache.move_to_end(name)
-            while len(self._cache) > _CACHE_SIZE:
+            while len(self._cache) > (_CACHE_SIZE if self._shared is None else _SHARED_CACHE_SIZE):
                 # Its connections close as the last request using it lets go.
                 self._cache.popitem(last=False)
             return entry.value
@@ -220,7 +239,7 @@ class Sessions(Generic[T]):
     def _create(self, name: str, now: float) -> tuple[int, T]:
         now_us = int(now * _US)
         expired: list[tuple[str, int]] = []
-        path: Path | None = None
+        path: Path | str | None = None
         try:
             with self._db.transaction(counted=True) as db:
                 row = db.execute(
@@ -238,8 +257,12 @@ class Sessions(Generic[T]):
                     "UPDATE incarnations SET last = last + 1 RETURNING last"
                 ).fetchone()
                 path = self._path(name, incarnation)
-                shutil.copyfile(self._seeded_template(), path)
-                value = self._open_session(name, path)
+                if isinstance(path, Path):
+                    shutil.copyfile(self._seeded_template(), path)
+                    value = self._open_session(name, path)
+                else:  # a schema: seeded in place
+                    value = self._open_session(name, path)
+                    self._seed(value)
                 db.execute(
                     "INSERT INTO sessions (name, incarnation, created_us, used_us)"
                     " VALUES (?, ?, ?, ?)",
@@ -285,7 +308,7 @@ class Sessions(Generic[T]):
             if pid.isdigit() and not _is_running(int(pid)):
                 self._remove_files(template)
 
-    def _sweep(self, db: sqlite3.Connection, now: float) -> list[tuple[str, int]]:
+    def _sweep(self, db: Connection, now: float) -> list[tuple[str, int]]:
         """Delete the expired sessions' rows (in the caller's transaction)."""
         rows = db.execute(
             "DELETE FROM sessions WHERE used_us < ? RETURNING name, incarnation",
@@ -356,8 +379,11 @@ class Sessions(Generic[T]):
         shutil.rmtree(self.snapshot_directory(name), ignore_errors=True)
         self._forget(name)
 
-    @staticmethod
-    def _remove_files(path: Path) -> None:
+    def _remove_files(self, path: Path | str) -> None:
+        if not isinstance(path, Path):
+            schema = path.rsplit("%3D", 1)[1]
+            self._shared.drop_schema(schema)  # type: ignore[union-attr]
+            return
         # Workers that still hold it open finish on the unlinked file.
         for file in path.parent.glob(f"{path.name}*"):
             file.unlink(missing_ok=True)

@@ -27,7 +27,16 @@ from mockserver.contract.jsontext import to_json
 from mockserver.state import clock_offset, counters, keys
 from mockserver.state.clock_offset import ClockOffset
 from mockserver.state.counters import Counters
-from mockserver.state.database import SharedSqlite
+from mockserver.state.database import (
+    POSTGRESQL,
+    Connection,
+    DatabaseUnavailable,
+    SharedSqlite,
+    is_postgres,
+    open_database,
+    redacted,
+    violates,
+)
 from mockserver.state.keys import KeyStore
 
 App = dict[str, Any]
@@ -81,7 +90,7 @@ _SCHEME_COLUMNS = ("slug", "id", "name", "description", "created_at", "updated_a
 # Timestamps keep 0, 3 or 6 sub-second digits (clock.py), so their text does
 # not sort by time: this pads a column's value to 6 digits for ORDER BY.
 _SORTABLE = (
-    "CASE WHEN instr({0}, '.') = 0 THEN substr({0}, 1, 19) || '.000000Z'"
+    "CASE WHEN {0} NOT LIKE '%.%' THEN substr({0}, 1, 19) || '.000000Z'"
     " ELSE substr({0}, 1, length({0}) - 1) || substr('000000', 1, 27 - length({0})) || 'Z' END"
 )
 
@@ -119,14 +128,16 @@ class Store:
     """The deployment's state in one SQLite file, safe across threads and processes."""
 
     def __init__(
-        self, path: Path | None = None, *, durable: bool = True, made_here: bool = False
+        self, path: Path | str | None = None, *, durable: bool = True, made_here: bool = False
     ) -> None:
-        """Open the state in ``path`` (a temporary file when None); ``durable=False``
+        """Open the state in ``path`` (a temporary file when None, a PostgreSQL
+        database for a ``postgresql://`` URL); ``durable=False``
         when the file is removed as the server stops, so it needs no fsync.
         ``made_here``: mockserver made the file (a session's), so it is not
         probed for another program's tables (1.4 ms of a session's 2 ms start)."""
-        self._db = SharedSqlite(path, durable=durable)
-        self.path = self._db.path
+        self._db = open_database(path, durable=durable)
+        self.path: Path | str = self._db.path  # type: ignore[attr-defined]
+        self.is_shared = is_postgres(path)
         self.keys = KeyStore(self._db)
         self.counters = Counters(self._db)
         # Moved by POST /__admin/clock; load() puts it back to 0.
@@ -134,20 +145,52 @@ class Store:
         # Shared with what must commit in the same transactions (the audit).
         self.database = self._db
         try:
-            if not made_here:
-                self._refuse_foreign_database()
-            self._db.connection().executescript(_TABLES + keys.TABLES + counters.TABLES)
-            version = self._meta("schema_version")
-            if version is None:
-                self._set_meta("schema_version", SCHEMA_VERSION)
-            elif version > SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: made by a newer mockserver (schema {version})")
+            if self.is_shared:
+                # Probe, tables and version in one transaction under the
+                # writers' lock: a replica starting beside another that is
+                # half way through making the tables must not see them as foreign.
+                with self._db.transaction():
+                    self._db.make_schema()  # type: ignore[attr-defined]
+                    self._make_schema(made_here)
+            else:
+                self._make_schema(made_here)
         except sqlite3.DatabaseError as error:
             raise StoreError(f"{self.path}: cannot be used as a state file: {error}") from None
+        except DatabaseUnavailable as error:
+            # Still DatabaseUnavailable: at start-up it stops the server
+            # (exit 2, serving/boot.py); a session opened later is a 503.
+            raise DatabaseUnavailable(
+                f"{redacted(self.path)}: cannot be reached: {error}"
+            ) from None
+
+    def _make_schema(self, made_here: bool) -> None:
+        if not made_here:
+            self._refuse_foreign_database()
+        self._db.connection().executescript(_TABLES + keys.TABLES + counters.TABLES)
+        version = self._meta("schema_version")
+        if version is None:
+            self._set_meta("schema_version", SCHEMA_VERSION)
+        elif version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{redacted(self.path)}: made by a newer mockserver (schema {version})"
+            )
 
     def _refuse_foreign_database(self) -> None:
         """Leave another program's database untouched: a state file is either
         new (no tables) or has mockserver's ``meta`` table with a schema version."""
+        if not isinstance(self._db, SharedSqlite):
+            tables = self._db.table_names()  # type: ignore[attr-defined]
+            if tables and not (
+                "meta" in tables
+                and self._db.connection()
+                .execute("SELECT 1 FROM meta WHERE key = 'schema_version'")
+                .fetchone()
+            ):
+                raise StoreError(
+                    f"{redacted(self.path)}: not a mockserver database (it has other tables)"
+                )
+            return
+        assert isinstance(self.path, Path)
         if not self.path.exists() or self.path.stat().st_size == 0:
             return
         probe = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
@@ -164,6 +207,17 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def missing(self) -> list[str]:
+        """What of the state cannot be reached now (PostgreSQL): [] when
+        all is there. A local SQLite file is always there."""
+        if not self.is_shared:
+            return []
+        try:
+            self._db.connection().execute("SELECT 1").fetchone()
+        except DatabaseUnavailable:
+            return [POSTGRESQL]
+        return []
 
     # --- bookkeeping -----------------------------------------------------------
 
@@ -244,14 +298,14 @@ class Store:
     # --- apps --------------------------------------------------------------------
 
     @staticmethod
-    def _insert_app(db: sqlite3.Connection, app: App) -> None:
+    def _insert_app(db: Connection, app: App) -> None:
         try:
             db.execute(
                 f"INSERT INTO apps ({', '.join(_APP_COLUMNS)}, body) VALUES (?, ?, ?, ?, ?, ?)",
                 (*(app[column] for column in _APP_COLUMNS), _dump(app)),
             )
         except sqlite3.IntegrityError as error:
-            if "apps.id" in str(error):  # machine ids are claimed so this cannot happen
+            if violates(error, "apps", "id"):  # machine ids are claimed so this cannot happen
                 raise
             raise SlugTaken(app["app_slug"]) from None
 
@@ -335,7 +389,7 @@ class Store:
     # --- rate-limit schemes ------------------------------------------------------
 
     @staticmethod
-    def _insert_scheme(db: sqlite3.Connection, scheme: Scheme) -> None:
+    def _insert_scheme(db: Connection, scheme: Scheme) -> None:
         try:
             db.execute(
                 f"INSERT INTO schemes ({', '.join(_SCHEME_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
@@ -346,7 +400,7 @@ class Store:
         Store._write_rules(db, scheme["slug"], scheme["rules"])
 
     @staticmethod
-    def _write_rules(db: sqlite3.Connection, slug: str, rules: list[dict[str, Any]]) -> None:
+    def _write_rules(db: Connection, slug: str, rules: list[dict[str, Any]]) -> None:
         db.execute("DELETE FROM scheme_rules WHERE scheme_slug = ?", (slug,))
         db.executemany(
             "INSERT INTO scheme_rules (scheme_slug, position, rule) VALUES (?, ?, ?)",
@@ -360,7 +414,7 @@ class Store:
             self._schemes_changed()
 
     @staticmethod
-    def _read_schemes(db: sqlite3.Connection, slug: str | None = None) -> list[Scheme]:
+    def _read_schemes(db: Connection, slug: str | None = None) -> list[Scheme]:
         where, params = ("WHERE slug = ?", (slug,)) if slug is not None else ("", ())
         rows = db.execute(
             f"SELECT {', '.join(_SCHEME_COLUMNS)} FROM schemes {where}"
@@ -408,7 +462,7 @@ class Store:
         cached: _CachedSchemes | None = getattr(self._db.local, "schemes", None)
         if cached is not None and cached.signal == signal and signal % 2 == 0:
             return cached.schemes
-        version = self._meta("schemes_version") or 0
+        version = clock_offset.meta(self._db).get("schemes_version", 0)
         if cached is None or cached.version != version:
             with self._db.snapshot() as db:
                 version = self._meta("schemes_version") or 0
@@ -431,7 +485,7 @@ class Store:
         when the change counter cannot tell (odd, or moved by another write)."""
         self._db.connection().execute(
             "INSERT INTO meta (key, value) VALUES ('schemes_version', 1) "
-            "ON CONFLICT (key) DO UPDATE SET value = value + 1"
+            "ON CONFLICT (key) DO UPDATE SET value = meta.value + 1"
         )
 
     def update_scheme(self, slug: str, change: Callable[[Scheme], Scheme]) -> Scheme | None:

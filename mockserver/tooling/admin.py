@@ -32,8 +32,9 @@ def _filters(ctx: Context, call: Call) -> dict[str, Any]:
 
 
 def health(ctx: Context, call: Call) -> dict[str, Any] | Reply:
-    """Ready, or a 503 naming what the server needs and cannot reach."""
-    missing = ctx.counters.missing()
+    """Ready, or a 503 naming what the server needs and cannot reach (a load
+    balancer's probe)."""
+    missing = [*ctx.store.missing(), *ctx.counters.missing()]
     if missing:
         body = {"status": "unavailable", "version": __version__, "missing": missing}
         return Reply(503, body, headers=(("Retry-After", str(UNAVAILABLE_RETRY_AFTER_S)),))
@@ -104,7 +105,7 @@ def _snapshot_name(ctx: Context, call: Call) -> str:
 
 
 def list_snapshots(ctx: Context, call: Call) -> dict[str, Any]:
-    return {"snapshots": snapshots.listing(_snapshots_of(ctx))}
+    return {"snapshots": snapshots.listing(_snapshots_of(ctx), ctx.store)}
 
 
 def save_snapshot(ctx: Context, call: Call) -> dict[str, Any]:
@@ -119,7 +120,7 @@ def restore_snapshot(ctx: Context, call: Call) -> None:
 
 def delete_snapshot(ctx: Context, call: Call) -> None:
     name = _snapshot_name(ctx, call)
-    if not snapshots.delete(_snapshots_of(ctx), name):
+    if not snapshots.delete(_snapshots_of(ctx), name, ctx.store):
         raise _no_snapshot(name)
 
 
