@@ -28,6 +28,7 @@ from mockserver.http.pipeline import Pages, Pipeline
 from mockserver.http.router import Admission, Router, spec_methods
 from mockserver.serving.context import Loaded, build_context, load, machine_id_from
 from mockserver.state.audit import AuditLog
+from mockserver.state.database import schema_of
 from mockserver.state.store import Store
 from mockserver.tooling.admin import ADMIN_HANDLERS
 from mockserver.tooling.ui_paths import is_page_call, is_ui_path
@@ -80,9 +81,12 @@ def session_context(default: Context, name: str, path: Path | str, settings: Set
         default,
         store=store,
         audit=AuditLog(store.database, settings.audit_size),
-        # The file's name names the session's incarnation: a session made
-        # again under the same name never meets its predecessor's counters.
-        counters=default.counters.for_session(path.stem, store),
+        # The file's (or PostgreSQL schema's) name names the session's
+        # incarnation: a session made again under the same name never meets
+        # its predecessor's counters.
+        counters=default.counters.for_session(
+            path.stem if isinstance(path, Path) else schema_of(path), store
+        ),
         clock=ShiftedClock(default.clock.base, store.clock_offset.read),
         session=name,
     )

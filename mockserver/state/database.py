@@ -146,6 +146,11 @@ def in_schema(url: str, schema: str) -> str:
     return f"{url}{separator}options=-csearch_path%3D{schema}"
 
 
+def schema_of(url: str) -> str:
+    """The schema a URL made by :func:`in_schema` works in."""
+    return url.rsplit("%3D", 1)[1]
+
+
 def is_postgres(location: object) -> bool:
     return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
 

@@ -40,7 +40,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from mockserver.state.database import Connection, Database, SharedSqlite, in_schema
+from mockserver.state.database import (
+    Connection,
+    Database,
+    SharedSqlite,
+    in_schema,
+    schema_of,
+)
 
 SESSION_HEADER = "X-Mockserver-Session"
 # Snapshots of the default session; a session's name cannot be it (no "@").
@@ -381,7 +387,7 @@ class Sessions(Generic[T]):
 
     def _remove_files(self, path: Path | str) -> None:
         if not isinstance(path, Path):
-            schema = path.rsplit("%3D", 1)[1]
+            schema = schema_of(path)
             self._shared.drop_schema(schema)  # type: ignore[union-attr]
             return
         # Workers that still hold it open finish on the unlinked file.
