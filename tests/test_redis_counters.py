@@ -284,9 +284,10 @@ BILLING_WORKER = "sk_live_GaR-HnC8yVFa36SA_C-L8zvQBoOXx66lkP8o3EmS9PM"
 SECOND_RULE = 2
 
 
-def in_process(redis_server: RedisServer) -> ContractClient:
-    """A server of a new temporary state, frozen, with its counters in the test Redis."""
-    settings = Settings(frozen_time=datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC))
+def in_process(redis_server: RedisServer, state: Path | str | None = None) -> ContractClient:
+    """A server, frozen, with its counters in the test Redis, of a new
+    temporary state or of ``state`` (an SQLite file, or a PostgreSQL database)."""
+    settings = Settings(frozen_time=datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC), state_path=state)
     return ContractClient(create_app(replace(settings, redis_url=redis_server.url)))
 
 
@@ -309,22 +310,28 @@ def test_two_states_on_one_redis_count_apart(redis_server: RedisServer) -> None:
     assert remaining(second) == 19
 
 
-def test_a_reset_clears_the_counters_in_redis(redis_server: RedisServer) -> None:
-    client = in_process(redis_server)
+def test_a_reset_clears_the_counters_in_redis(
+    redis_server: RedisServer, state_location: Path | str
+) -> None:
+    client = in_process(redis_server, state_location)
     assert [remaining(client) for _ in range(3)] == [19, 18, 17]
     assert client.post("/__admin/reset").status_code == 204
     assert remaining(client) == 19
 
 
 def test_each_session_counts_on_its_own_and_a_new_one_from_zero(
-    redis_server: RedisServer,
+    redis_server: RedisServer, state_location: Path | str
 ) -> None:
-    client = in_process(redis_server)
+    """On each engine: a session's counters have the namespace of its
+    incarnation (its SQLite file's name, or its PostgreSQL schema's)."""
+    client = in_process(redis_server, state_location)
     assert [remaining(client, "alice") for _ in range(3)] == [19, 18, 17]
     assert remaining(client, "bob") == 19
     assert remaining(client) == 19  # the default session
-    # Counted in Redis, under the session's own namespace (its file's name).
-    assert list(connect(redis_server.url).scan_iter(match="mockserver:{*/*-alice}:*"))
+    # Counted in Redis, under the session's own namespace.
+    # (its file's name, "N-alice", or its PostgreSQL schema's, "session_N").
+    pattern = "{*/*-alice}" if isinstance(state_location, Path) else "{*/session_*}"
+    assert list(connect(redis_server.url).scan_iter(match=f"mockserver:{pattern}:*"))
     headers = {"X-Mockserver-Session": "alice"}
     assert client.post("/__admin/reset", headers=headers).status_code == 204
     assert remaining(client, "alice") == 19
@@ -337,9 +344,11 @@ def test_each_session_counts_on_its_own_and_a_new_one_from_zero(
 
 @pytest.mark.parametrize("session", [None, "carol"])
 def test_a_snapshot_saves_and_restores_the_counters(
-    redis_server: RedisServer, session: str | None
+    redis_server: RedisServer, session: str | None, state_location: Path | str
 ) -> None:
-    client = in_process(redis_server)
+    """On each engine: the Redis counters travel in the snapshot (the copied
+    file's counters table, or the PostgreSQL snapshot's JSON)."""
+    client = in_process(redis_server, state_location)
     headers = {"X-Mockserver-Session": session} if session else {}
     assert [remaining(client, session) for _ in range(2)] == [19, 18]
     saved = client.post("/__admin/snapshots", json={"name": "two"}, headers=headers)
