@@ -18,20 +18,12 @@ from typing import TypeVar
 
 from bench.base import API_KEY, HOST, MOCKSERVER, REPO, SPEC, BenchError
 from bench.memory import MemorySampler
+from mockserver.tooling.testing import free_port
 
 T = TypeVar("T")
 
 
 START_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    """A port that is free now (Prism, unlike mockserver, cannot pick one itself)."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def create_body(slug: str) -> str:

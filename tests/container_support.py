@@ -14,7 +14,6 @@ import os
 import queue
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -129,12 +128,6 @@ def build_image(repository: Path) -> str:
         command += ["--build-arg", f"PIP_INDEX_URL={index}"]
     run([*command, str(repository)])
     return tag
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

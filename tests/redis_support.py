@@ -18,11 +18,7 @@ from typing import Any
 import pytest
 from debian_support import ensure_program
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from mockserver.tooling.testing import free_port
 
 
 class RedisServer:

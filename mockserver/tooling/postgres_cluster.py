@@ -12,12 +12,13 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from mockserver.tooling.testing import free_port
 
 USER = "mockserver"
 PASSWORD = "mockserver-test"
@@ -36,12 +37,6 @@ def bin_dir() -> Path | None:
 def _version(path: str) -> int:
     part = path.split("/")[4]
     return int(part) if part.isdigit() else 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PostgresServer:

@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
+
+
+def free_port() -> int:
+    """A loopback port free now, for a server that cannot pick its own (a
+    PostgreSQL or Redis of the tests, Prism in the benchmark)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass
