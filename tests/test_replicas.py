@@ -144,12 +144,19 @@ def test_journal_reset_and_clock_seen_through_one_replica_are_the_same_through_t
         assert send(b, "GET", "/__admin/requests/count")[1]["count"] <= 1
 
 
-def test_a_rule_of_l_admits_exactly_l_across_two_replicas(postgres: PostgresServer) -> None:
+@pytest.mark.parametrize("counters", ["postgresql", "redis"])
+def test_a_rule_of_l_admits_exactly_l_across_two_replicas(
+    postgres: PostgresServer, counters: str, request: pytest.FixtureRequest
+) -> None:
     """Two keys of one app, checked at once through both replicas: the app's
     rule (L per hour for the app) admits exactly L, each key's own rule
-    counts its own; every check takes both counters, in one transaction."""
+    counts its own; every check takes both counters at once (in one
+    transaction of the database, or in one script of a shared Redis)."""
     limit, checks = 5, 24
-    with replicas(postgres.new_database(), 2, "--freeze-time", FROZEN) as (first, second):
+    extra = ["--freeze-time", FROZEN]
+    if counters == "redis":
+        extra += ["--redis", request.getfixturevalue("redis_server").url]
+    with replicas(postgres.new_database(), 2, *extra) as (first, second):
         a = first.base_url
         rules = [
             {"unit": "hour", "duration": 1, "max_requests": 1000, "mode": "per_key"},
