@@ -10,7 +10,8 @@ import pytest
 from postgres_support import PostgresServer
 
 from mockserver.state.database import SharedSqlite
-from mockserver.state.store import _TABLES, SlugTaken, Store, StoreError
+from mockserver.state.schema import TABLES
+from mockserver.state.store import SlugTaken, Store, StoreError
 
 RULE = {"unit": "minute", "duration": 1, "max_requests": 5}
 
@@ -189,8 +190,8 @@ def test_a_state_made_with_an_autoincrement_apps_table_works_as_before(tmp_path:
     old = sqlite3.connect(path)
     # What earlier versions made: the same tables, apps with AUTOINCREMENT.
     apps_table = "CREATE TABLE IF NOT EXISTS apps (\n    seq INTEGER PRIMARY KEY"
-    assert apps_table + "," in _TABLES
-    old.executescript(_TABLES.replace(apps_table, apps_table + " AUTOINCREMENT"))
+    assert apps_table + "," in TABLES
+    old.executescript(TABLES.replace(apps_table, apps_table + " AUTOINCREMENT"))
     old.execute("INSERT INTO meta VALUES ('schema_version', 1)")
     old.commit()
     old.close()

@@ -24,66 +24,25 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.contract.jsontext import to_json
-from mockserver.state import clock_offset, counters, keys
+from mockserver.state import clock_offset, keys
 from mockserver.state.clock_offset import ClockOffset
 from mockserver.state.counters import Counters
 from mockserver.state.database import (
     POSTGRESQL,
     Connection,
     DatabaseUnavailable,
-    SharedSqlite,
     is_postgres,
     open_database,
     redacted,
     violates,
 )
 from mockserver.state.keys import KeyStore
+from mockserver.state.schema import StoreError, make_schema
 
 App = dict[str, Any]
 Scheme = dict[str, Any]
 
-SCHEMA_VERSION = 1
 MACHINE_IDS = 1 << 16
-# apps.seq orders the list (newest first). Without AUTOINCREMENT a new row
-# gets the largest seq plus one, which only repeats a seq after the newest
-# row is deleted: apps are soft-deleted, and hard-deleted only all at once by
-# load(), after which nothing remembers the old seqs. It saves the
-# sqlite_sequence update of every create: Store.insert_app 88 -> 81 us in one
-# process, 9,360 -> 10,040 writes/s from two (medians of 9 runs). State files
-# made with AUTOINCREMENT keep it (CREATE TABLE IF NOT EXISTS leaves them as
-# they are) and work as before.
-_TABLES = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS machines (
-    claimed_seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    machine_id INTEGER NOT NULL UNIQUE
-);
-CREATE TABLE IF NOT EXISTS apps (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    app_slug TEXT NOT NULL,
-    is_active INTEGER NOT NULL,
-    rate_limit_scheme_slug TEXT,
-    deleted_at TEXT,
-    body TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS apps_live_slug ON apps (app_slug) WHERE deleted_at IS NULL;
-CREATE TABLE IF NOT EXISTS schemes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    slug TEXT NOT NULL UNIQUE,
-    id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    description TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scheme_rules (
-    scheme_slug TEXT NOT NULL REFERENCES schemes (slug) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    rule TEXT NOT NULL,
-    PRIMARY KEY (scheme_slug, position)
-);
-"""
 # Columns of ``apps`` other than ``body``, kept so that queries need not parse JSON.
 _APP_COLUMNS = ("id", "app_slug", "is_active", "rate_limit_scheme_slug", "deleted_at")
 _SCHEME_COLUMNS = ("slug", "id", "name", "description", "created_at", "updated_at")
@@ -101,10 +60,6 @@ class SlugTaken(Exception):
 
 class SchemeInUse(Exception):
     """A live app still names this scheme."""
-
-
-class StoreError(Exception):
-    """The state file cannot be used (unreadable, not a database, too new)."""
 
 
 @dataclass(frozen=True)
@@ -151,9 +106,9 @@ class Store:
                 # half way through making the tables must not see them as foreign.
                 with self._db.transaction():
                     self._db.make_schema()  # type: ignore[attr-defined]
-                    self._make_schema(made_here)
+                    make_schema(self._db, self.path, made_here)
             else:
-                self._make_schema(made_here)
+                make_schema(self._db, self.path, made_here)
         except sqlite3.DatabaseError as error:
             raise StoreError(f"{self.path}: cannot be used as a state file: {error}") from None
         except DatabaseUnavailable as error:
@@ -162,48 +117,6 @@ class Store:
             raise DatabaseUnavailable(
                 f"{redacted(self.path)}: cannot be reached: {error}"
             ) from None
-
-    def _make_schema(self, made_here: bool) -> None:
-        if not made_here:
-            self._refuse_foreign_database()
-        self._db.connection().executescript(_TABLES + keys.TABLES + counters.TABLES)
-        version = self._meta("schema_version")
-        if version is None:
-            self._set_meta("schema_version", SCHEMA_VERSION)
-        elif version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{redacted(self.path)}: made by a newer mockserver (schema {version})"
-            )
-
-    def _refuse_foreign_database(self) -> None:
-        """Leave another program's database untouched: a state file is either
-        new (no tables) or has mockserver's ``meta`` table with a schema version."""
-        if not isinstance(self._db, SharedSqlite):
-            tables = self._db.table_names()  # type: ignore[attr-defined]
-            if tables and not (
-                "meta" in tables
-                and self._db.connection()
-                .execute("SELECT 1 FROM meta WHERE key = 'schema_version'")
-                .fetchone()
-            ):
-                raise StoreError(
-                    f"{redacted(self.path)}: not a mockserver database (it has other tables)"
-                )
-            return
-        assert isinstance(self.path, Path)
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return
-        probe = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master")}
-            ours = (
-                "meta" in tables
-                and probe.execute("SELECT 1 FROM meta WHERE key = 'schema_version'").fetchone()
-            )
-        finally:
-            probe.close()
-        if tables and not ours:
-            raise StoreError(f"{self.path}: not a mockserver state file (it has other tables)")
 
     def close(self) -> None:
         self._db.close()
