@@ -7,7 +7,7 @@ evaluate on any resource) and writes the rows when a state is seeded.
 
 from mockserver.backend.apikeys import is_expired
 from mockserver.backend.context import Context
-from mockserver.backend.gateway import BUILT_IN_RULE
+from mockserver.backend.counting import BUILT_IN_RULE
 from mockserver.backend.history import HistoryKey, demo_history
 from mockserver.backend.windows import rule_string
 

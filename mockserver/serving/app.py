@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mockserver.backend.clock import ShiftedClock
-from mockserver.backend.gateway import GATEWAY_HANDLERS, GATEWAY_PREFIX, limit_management_call
+from mockserver.backend.counting import limit_management_call
+from mockserver.backend.gateway import GATEWAY_HANDLERS, GATEWAY_PREFIX
 from mockserver.backend.handlers import Context
 from mockserver.backend.operations import OPERATIONS
 from mockserver.backend.sessions import SessionContexts
