@@ -11,8 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from container_support import Container, build_image, free_port, running_container
+from container_support import Container, build_image, running_container
+from postgres_support import PostgresServer
+from redis_support import RedisServer
 from test_cli import call
+
+from mockserver.tooling.testing import free_port
 
 CREATE = {"app_slug": "in-a-container", "name": "Containerised", "key_prefix": "sk_live"}
 # Longer than the server's own grace for in-flight requests (10 s, cli.py):
@@ -63,6 +67,24 @@ def test_a_state_in_the_mounted_folder_survives_a_new_container(image: str, tmp_
         path = f"/api-auth/apps/{CREATE['app_slug']}"
         status, raw = call(second.base_url, path, method="GET")
         assert status == 200 and json.loads(raw)["name"] == CREATE["name"]
+
+
+def test_two_containers_are_replicas_of_one_postgresql_state_and_redis(
+    image: str, postgres: PostgresServer, redis_server: RedisServer
+) -> None:
+    """The image carries the replicas extra: two containers on one database
+    and one Redis serve one world (host networking reaches the tests' servers)."""
+    args = ["--state", postgres.new_database(), "--redis", redis_server.url]
+    with (
+        running_container(image, free_port(), args, []) as first,
+        running_container(image, free_port(), args, []) as second,
+    ):
+        assert call(first.base_url, "/api-auth/apps", CREATE)[0] == 200
+        status, raw = call(second.base_url, f"/api-auth/apps/{CREATE['app_slug']}", method="GET")
+        assert status == 200 and json.loads(raw)["name"] == CREATE["name"]
+        assert call(second.base_url, "/api-auth/apps", CREATE)[0] == 409  # one world
+        for container in (first, second):
+            assert container.podman("healthcheck", "run", container.name).returncode == 0
 
 
 def pid_1_status(container: Container) -> list[str]:
