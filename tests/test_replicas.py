@@ -30,11 +30,15 @@ AUTH = {"Authorization": "Bearer sk_test_mock", "Content-Type": "application/jso
 FROZEN = "2026-05-05T10:00:00Z"
 
 
-def send(base_url: str, method: str, path: str, body: Any = None) -> tuple[int, Any, Any]:
-    """One request on a fresh connection; the answer is checked against its contract.
-    A replica that does not answer at all (stopped) is status 0."""
+def send(
+    base_url: str, method: str, path: str, body: Any = None, session: str | None = None
+) -> tuple[int, Any, Any]:
+    """One request on a fresh connection (in ``session``, if named); the answer is
+    checked against its contract. A replica that does not answer at all (stopped)
+    is status 0."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base_url + path, data=data, method=method, headers=AUTH)
+    headers = AUTH if session is None else {**AUTH, "X-Mockserver-Session": session}
+    request = urllib.request.Request(base_url + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             status, raw, headers = response.status, response.read(), response.headers
@@ -307,7 +311,7 @@ def test_postgresql_stopped_and_started_mid_load_is_503s_then_recovery(
             assert (status, health["missing"]) == (503, ["PostgreSQL"])
             assert int(headers["Retry-After"]) >= 1
             # A session first named now cannot be made: a 503 too, not a 500.
-            assert session_send(bases[1], "GET", "/api-auth/apps", "in-the-outage")[0] == 503
+            assert send(bases[1], "GET", "/api-auth/apps", None, session="in-the-outage")[0] == 503
             own_postgres.start()
             load.wait_for(30)
             after = load.count()
@@ -351,24 +355,24 @@ def test_a_session_made_through_one_replica_is_the_same_through_the_other(
     with replicas(postgres.new_database(), 2, "--freeze-time", FROZEN) as (first, second):
         a, b = first.base_url, second.base_url
         body = {"app_slug": "in-job", "name": "J", "key_prefix": "sk_job"}
-        assert session_send(a, "POST", "/api-auth/apps", "job-1", body)[0] == 200
-        assert session_send(b, "GET", "/api-auth/apps/in-job", "job-1")[0] == 200
+        assert send(a, "POST", "/api-auth/apps", body, session="job-1")[0] == 200
+        assert send(b, "GET", "/api-auth/apps/in-job", None, session="job-1")[0] == 200
         assert send(b, "GET", "/api-auth/apps/in-job")[0] == 404  # not the default session's
         names = [s["name"] for s in send(b, "GET", "/__admin/sessions")[1]["sessions"]]
         assert names == ["job-1"]
         # Its snapshots and its clock are the session's, seen through either.
-        assert session_send(b, "POST", "/__admin/snapshots", "job-1", {"name": "s"})[0] == 201
-        assert session_send(a, "POST", "/__admin/clock", "job-1", {"advance_seconds": 60})[0] == 200
+        assert send(b, "POST", "/__admin/snapshots", {"name": "s"}, session="job-1")[0] == 201
+        assert send(a, "POST", "/__admin/clock", {"advance_seconds": 60}, session="job-1")[0] == 200
         assert (
-            session_send(b, "GET", "/__admin/clock", "job-1")[1]
-            == (session_send(a, "GET", "/__admin/clock", "job-1")[1])
+            send(b, "GET", "/__admin/clock", None, session="job-1")[1]
+            == (send(a, "GET", "/__admin/clock", None, session="job-1")[1])
         )
-        assert session_send(a, "DELETE", "/api-auth/apps/in-job", "job-1")[0] == 200
-        assert session_send(a, "POST", "/__admin/snapshots/s/restore", "job-1")[0] == 204
-        assert session_send(b, "GET", "/api-auth/apps/in-job", "job-1")[0] == 200
+        assert send(a, "DELETE", "/api-auth/apps/in-job", None, session="job-1")[0] == 200
+        assert send(a, "POST", "/__admin/snapshots/s/restore", None, session="job-1")[0] == 204
+        assert send(b, "GET", "/api-auth/apps/in-job", None, session="job-1")[0] == 200
         # Dropped through one: gone for the other, which makes it afresh.
         assert send(b, "DELETE", "/__admin/sessions/job-1")[0] == 204
-        assert session_send(a, "GET", "/api-auth/apps/in-job", "job-1")[0] == 404
+        assert send(a, "GET", "/api-auth/apps/in-job", None, session="job-1")[0] == 404
         schemas = postgres.sql(
             "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'session%'",
             postgres_database(first),
@@ -380,19 +384,3 @@ def postgres_database(server: RunningServer) -> str:
     """The database name a replica's banner shows (its URL, without the password)."""
     banner = next(line for line in server.output if "state: postgresql://" in line)
     return banner.rsplit("/", 1)[1].strip()
-
-
-def session_send(
-    base_url: str, method: str, path: str, session: str, body: Any = None
-) -> tuple[int, Any, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {**AUTH, "X-Mockserver-Session": session}
-    request = urllib.request.Request(base_url + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            status, raw, answer_headers = response.status, response.read(), response.headers
-    except urllib.error.HTTPError as error:
-        status, raw, answer_headers = error.code, error.read(), error.headers
-    answer = json.loads(raw) if raw else None
-    assert_conforms(method, path, status, answer_headers, answer)
-    return status, answer, answer_headers

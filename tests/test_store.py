@@ -276,6 +276,17 @@ def test_cached_schemes_cost_no_query_until_a_writer_dies_half_way(tmp_path: Pat
         writer.close()
 
 
+def run_together(context: Any, target: Any, arguments: list[tuple[Any, ...]]) -> None:
+    """One process of ``context`` per tuple of ``arguments``, running
+    ``target`` (which waits on a barrier among them); each must exit 0."""
+    processes = [context.Process(target=target, args=args) for args in arguments]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+
+
 def _open_new_database(path: str, start: Any, errors: Any) -> None:
     start.wait()
     try:
@@ -294,15 +305,7 @@ def test_workers_opening_one_new_database_at_once_all_get_it(tmp_path: Path) -> 
     for round_number in range(20):
         path = tmp_path / f"new-{round_number}.sqlite3"
         start = forked.Barrier(12)
-        openers = [
-            forked.Process(target=_open_new_database, args=(str(path), start, errors))
-            for _ in range(12)
-        ]
-        for opener in openers:
-            opener.start()
-        for opener in openers:
-            opener.join(timeout=60)
-            assert opener.exitcode == 0
+        run_together(forked, _open_new_database, [(str(path), start, errors)] * 12)
     assert errors.empty(), errors.get()
 
 
@@ -327,18 +330,8 @@ def test_concurrent_creates_of_one_slug_from_processes_end_in_one_success(
     forked = multiprocessing.get_context("fork")
     for round_number in range(3):
         start, outcomes = forked.Barrier(4), forked.Queue()
-        racers = [
-            forked.Process(
-                target=_create_one_slug,
-                args=(str(state_location), f"{round_number}{index}", start, outcomes),
-            )
-            for index in range(4)
-        ]
-        for racer in racers:
-            racer.start()
-        for racer in racers:
-            racer.join(timeout=60)
-            assert racer.exitcode == 0
+        racers = [(str(state_location), f"{round_number}{i}", start, outcomes) for i in range(4)]
+        run_together(forked, _create_one_slug, racers)
         results = sorted(outcomes.get(timeout=5) for _ in racers)
         assert results == ["created", "taken", "taken", "taken"]
         store = Store(state_location)
