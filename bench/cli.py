@@ -168,7 +168,8 @@ def run_parts(args: argparse.Namespace, options: LoadOptions, prism: Path) -> in
         status = max(status, run_extras(args, options, extras))
     if "replicas" in args.only:
         print()
-        print(f"replicas on PostgreSQL; {cpu_busy():.0%} of the CPUs busy just before", flush=True)
+        busy = cpu_busy()
+        print(f"replicas on PostgreSQL and Redis; {busy:.0%} of the CPUs busy before", flush=True)
         status = max(status, run_replicas(args, options))
     return status
 

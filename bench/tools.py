@@ -1,5 +1,5 @@
-"""The tools the benchmark drives: wrk and PostgreSQL (apt) and Prism (npm,
-pinned, into bench/.cache)."""
+"""The tools the benchmark drives: wrk, PostgreSQL and Redis (apt) and Prism
+(npm, pinned, into bench/.cache)."""
 
 from __future__ import annotations
 
@@ -7,29 +7,39 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.base import CACHE, PRISM_BIN, PRISM_PACKAGE, PRISM_VERSION, BenchError
 
 
-def ensure_wrk() -> str:
-    """Path of wrk; installed with apt-get when missing and running as root."""
-    found = shutil.which("wrk")
-    if found:
-        return found
+def _apt_install(package: str, present: Callable[[], bool]) -> None:
+    """``apt-get install -y package`` unless ``present()`` (as root only;
+    otherwise a message saying the command): wrk, PostgreSQL and Redis alike."""
+    if present():
+        return
     if os.geteuid() != 0:
-        raise BenchError("wrk is missing: install it with `sudo apt-get install -y wrk`")
-    print("wrk is missing: installing it with apt-get...", flush=True)
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+        raise BenchError(f"{package} is missing: `sudo apt-get install -y {package}`")
+    print(f"{package} is missing: installing it with apt-get...", flush=True)
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
         try:
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            done = subprocess.run(
+                command, env=environment, capture_output=True, text=True, check=False
+            )
         except OSError as error:
-            raise BenchError(f"wrk is missing and apt-get cannot run: {error}") from None
+            raise BenchError(f"{package} is missing and apt-get cannot run: {error}") from None
         if done.returncode != 0:
             raise BenchError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+    if not present():
+        raise BenchError(f"apt-get installed {package} but its programs are not found")
+
+
+def ensure_wrk() -> str:
+    """Path of wrk; installed with apt-get when missing and running as root."""
+    _apt_install("wrk", lambda: shutil.which("wrk") is not None)
     found = shutil.which("wrk")
-    if not found:
-        raise BenchError("apt-get installed wrk but it is not on PATH")
+    assert found is not None  # _apt_install raised otherwise
     return found
 
 
@@ -38,20 +48,15 @@ def ensure_postgres() -> None:
     (as root), for the replicas part."""
     from mockserver.tooling.postgres_cluster import bin_dir
 
-    if bin_dir() is not None:
-        return
-    if os.geteuid() != 0:
-        raise BenchError("PostgreSQL is missing: `sudo apt-get install -y postgresql`")
-    print("PostgreSQL is missing: installing it with apt-get...", flush=True)
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "postgresql"],
-    ):
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise BenchError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
-    if bin_dir() is None:
-        raise BenchError("apt-get installed postgresql but its programs are not found")
+    _apt_install("postgresql", lambda: bin_dir() is not None)
+
+
+def ensure_redis() -> None:
+    """Debian's redis-server, installed with apt-get when missing (as root),
+    for the replicas' counters (``--redis``)."""
+    from mockserver.tooling.redis_server import program
+
+    _apt_install("redis-server", lambda: program() is not None)
 
 
 def _installed_prism_version() -> str | None:

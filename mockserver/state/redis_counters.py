@@ -206,7 +206,11 @@ class RedisCounters:
         outcomes = [Outcome(bool(reply[i]), int(reply[i + 1])) for i in range(1, len(reply), 2)]
         if then is not None:
             try:
-                with self._database.transaction() as db:
+                # Not exclusive, as in the state's counters (counters.py): the
+                # audit row is an insert (and a trim of the oldest rows) that
+                # reads nothing another writer changes, so checks need not
+                # take turns on the writers' lock across replicas for it.
+                with self._database.transaction(exclusive=False) as db:
                     then(db, outcomes)
             except BaseException:
                 counted: list[Any] = [self._prefix, generation]
