@@ -49,7 +49,6 @@ ADMIN_PREFIX = "/__admin/"
 _JSON_MEDIA_TYPE = re.compile(r"^application/([a-z0-9.!#$&^_-]+\+)?json$")
 # Bodies kept in the journal are cut here; the journal is for reading, not replay.
 JOURNAL_BODY_LIMIT = 64 * 1024
-# The answer while a PostgreSQL state cannot be reached (database.py).
 
 
 def read_json_body(operation: Operation, incoming: Incoming) -> Any:

@@ -62,7 +62,9 @@ audit_size = _whole_number(0)
 
 def state(text: str) -> Path | str:
     """--state: an SQLite file's path, or a PostgreSQL URL kept as text."""
-    if text.startswith(("postgresql://", "postgres://")):
+    from mockserver.state.database import is_postgres  # sqlite3 and mmap: not at start-up
+
+    if is_postgres(text):
         try:
             import psycopg  # noqa: F401
         except ImportError:

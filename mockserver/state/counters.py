@@ -163,11 +163,8 @@ class Counters:
         tallies: list[Tally],
         then: Then | None = None,
     ) -> list[Outcome]:
-        """Count one request on every tally that still admits it, in one
-        transaction; a tally at its limit refuses it and is not counted.
-        Every tally is looked at, whatever the others say. ``then`` runs in
-        the same transaction with the outcomes (the check's audit row): what
-        was counted and what was recorded commit together or not at all.
+        """See CounterStore.take: here the counts and ``then`` (the check's
+        audit row) are one transaction, committed together or not at all.
 
         Not exclusive: on PostgreSQL checks of other counters run beside it
         (each statement locks the counter's row, and the rows are taken in

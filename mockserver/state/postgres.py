@@ -140,7 +140,7 @@ class SharedPostgres:
         self.schema: str | None = found.group(1) if found else None
         self._lock = WRITERS_LOCK + (zlib.crc32(self.schema.encode()) if self.schema else 0)
 
-    def make_schema(self) -> None:
+    def make_session_schema(self) -> None:
         """Make the session's schema, in the caller's transaction (before its tables)."""
         if self.schema is not None:
             self.connection().raw.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')

@@ -17,9 +17,9 @@ script's keys share a cluster slot:
   may keep a window open longer, and the minute covers a test's moves).
 
 ``NS`` is the state's namespace, a random number drawn once per state
-(counters.namespace_of), and for a session its file's name, which names the
-session's incarnation too. Keys of an earlier generation are never read
-again and expire by themselves.
+(counters.namespace_of), and for a session the name of its SQLite file or
+PostgreSQL schema, which names the session's incarnation too. Keys of an
+earlier generation are never read again and expire by themselves.
 
 A broken connection is retried once at once (after Redis restarted, each
 pooled connection fails once): if Redis died after running the script but
@@ -185,7 +185,7 @@ class RedisCounters:
         self._replace = client.register_script(_REPLACE)
 
     def for_session(self, key: str, store: StateWithCounters) -> "RedisCounters":
-        """The counters of a session, named by ``key`` (its file's name), on
+        """The counters of a session, named by ``key`` (its incarnation's), on
         the same Redis connections; its audit rows go to its own database."""
         return RedisCounters(self._client, f"{self._namespace}/{key}", store.database)
 

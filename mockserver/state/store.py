@@ -1,5 +1,6 @@
 """Where apps, rate-limit schemes, API keys (keys.py) and rate-limit
-counters (counters.py) live: an embedded SQLite database.
+counters (counters.py) live: an embedded SQLite database, or a PostgreSQL
+database shared by replicas (postgres.py; database.py is the seam).
 
 SQLite (the standard library's sqlite3) keeps one file that several worker
 processes can share (database.py): every write is one transaction, so a
@@ -80,7 +81,8 @@ def _dump(value: Any) -> str:
 
 
 class Store:
-    """The deployment's state in one SQLite file, safe across threads and processes."""
+    """The deployment's state in one SQLite file (safe across threads and
+    processes) or one PostgreSQL database (across replicas too)."""
 
     def __init__(
         self, path: Path | str | None = None, *, durable: bool = True, made_here: bool = False
@@ -105,7 +107,7 @@ class Store:
                 # writers' lock: a replica starting beside another that is
                 # half way through making the tables must not see them as foreign.
                 with self._db.transaction():
-                    self._db.make_schema()  # type: ignore[attr-defined]
+                    self._db.make_session_schema()  # type: ignore[attr-defined]
                     make_schema(self._db, self.path, made_here)
             else:
                 make_schema(self._db, self.path, made_here)
