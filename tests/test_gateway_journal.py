@@ -70,7 +70,7 @@ def test_the_journal_tells_each_checks_decision(client: ContractClient) -> None:
 @pytest.mark.parametrize(
     ("body", "kept"),
     [
-        ('{"name": "x", "api_key": "abcdefghijkl"}', '"name": "x"'),
+        ('{"name": "x", "api_key": "abcdefghijkl"}', '"name":"x"'),
         ('{"a": [{"client_secret": "abcdefghijkl"}]}', '"a"'),
         (f"not json {BILLING_WORKER} at all", "not json"),
         (f'{{"note": "{BILLING_WORKER}"}}', '"note"'),

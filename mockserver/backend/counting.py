@@ -141,7 +141,7 @@ def applicable_rules(ctx: Context, slug: str | None, resource: str) -> tuple[str
     return name, [rule for rule in rules if rule.applies_to(resource)]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made on every check: not frozen, which costs 4x
 class Decision:
     rate_limits: list[dict[str, Any]]
     blocked_rule: str | None

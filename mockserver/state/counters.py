@@ -48,7 +48,10 @@ _COUNT = (
 )
 
 
-@dataclass(frozen=True)
+# Tally and Outcome are made on every gateway check: slotted, not frozen
+# (a frozen dataclass's __init__ took 1.9 us here, a slotted one 0.4). Neither
+# is changed once made.
+@dataclass(slots=True)
 class Tally:
     """One counter to look at: its name, the window it is in now, its limit.
     ``window_ms``, the window's length, tells a store that forgets (Redis)
@@ -60,7 +63,7 @@ class Tally:
     window_ms: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Outcome:
     admitted: bool
     # The count in the window after this request (unchanged when refused).
@@ -170,9 +173,15 @@ class Counters:
         (each statement locks the counter's row, and the rows are taken in
         the order of their names, so two checks never wait on each other in
         a circle); SQLite's writers take turns all the same."""
-        outcome_of: dict[int, Outcome] = {}
+        # One tally, the usual check, needs no order; several are taken by name.
+        order = (
+            range(len(tallies))
+            if len(tallies) == 1
+            else sorted(range(len(tallies)), key=lambda i: tallies[i].name)
+        )
         with self._db.transaction(exclusive=False) as db:
-            for index in sorted(range(len(tallies)), key=lambda i: tallies[i].name):
+            found: dict[int, Outcome] = {}
+            for index in order:
                 tally = tallies[index]
                 # One statement counts the request unless the window is full:
                 # a row comes back only when it was counted.
@@ -182,14 +191,14 @@ class Counters:
                     else None
                 )
                 if counted is not None:
-                    outcome_of[index] = Outcome(True, int(counted[0]))
+                    found[index] = Outcome(True, int(counted[0]))
                     continue
                 row = db.execute(
                     "SELECT window_start, count FROM counters WHERE name = ?", (tally.name,)
                 ).fetchone()
                 count = row[1] if row is not None and row[0] == tally.window_start else 0
-                outcome_of[index] = Outcome(False, count)
-            outcomes = [outcome_of[index] for index in range(len(tallies))]
+                found[index] = Outcome(False, count)
+            outcomes = [found[index] for index in range(len(tallies))]
             if then is not None:
                 then(db, outcomes)
         return outcomes
