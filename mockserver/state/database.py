@@ -323,7 +323,7 @@ class SharedSqlite:
 
     def connection(self) -> sqlite3.Connection:
         local = self.local
-        if getattr(local, "connection", None) is None or local.pid != os.getpid():
+        if getattr(local, "connection", None) is None or local.pid != _this_process[0]:
             local.__dict__.clear()  # nothing of another process's is valid here
             connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             # Each thread opens its own: flock excludes other open files, not other threads.
@@ -338,7 +338,7 @@ class SharedSqlite:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
             connection.execute(f"PRAGMA synchronous={self._synchronous}")
             connection.execute("PRAGMA foreign_keys=ON")
-            local.connection, local.pid, local.lock_file = connection, os.getpid(), lock_file
+            local.connection, local.pid, local.lock_file = connection, _this_process[0], lock_file
         return local.connection
 
     @contextmanager
