@@ -109,6 +109,7 @@ def assert_conforms(method: str, path: str, status: int, headers: Any, body: Any
     )
     pointer = f"/paths/{escape_pointer_token(template)}/{method.lower()}/responses/{status}"
     response, pointer = _resolve(spec, responses[str(status)], pointer)
+    _check_headers(spec, response, pointer, headers)
     content = response.get("content")
     if not content:
         assert body is None, f"{status} documents no body"
@@ -137,6 +138,21 @@ def _names_a_refused_header(status: int, body: Any) -> bool:
         and isinstance(errors[0], dict)
         and errors[0].get("parameter") in _REFUSED_HEADERS.get(status, ())
     )
+
+
+def _check_headers(spec: Spec, response: Any, pointer: str, headers: Any) -> None:
+    """Each header the response documents: there when required, and its value
+    as its schema says (a whole number for an integer, as HTTP writes it)."""
+    for name, documented in (response.get("headers") or {}).items():
+        header, at = _resolve(spec, documented, f"{pointer}/headers/{escape_pointer_token(name)}")
+        value = headers.get(name)
+        if value is None:
+            assert not header.get("required"), f"the {name} header is required"
+            continue
+        if header.get("schema", {}).get("type") == "integer":
+            assert value.isdigit(), f"the {name} header is not a whole number: {value!r}"
+            value = int(value)
+        _validate(spec, f"{at}/schema", value)
 
 
 def _validate(spec: Spec, pointer: str, body: Any) -> None:

@@ -116,6 +116,15 @@ def test_a_forced_response_changes_no_state(client: ContractClient) -> None:
     assert client.get(f"{APPS}?include_inactive=true").get_json() == before
 
 
+@pytest.mark.parametrize("code", [429, 503])
+def test_a_forced_refusal_says_when_to_retry(client: ContractClient, code: int) -> None:
+    """A client's back-off can be tried on a forced 429 or 503: like the real
+    refusal, it carries the Retry-After its contract documents."""
+    response = client.create(headers={"Prefer": f"code={code}"})
+    assert only_error(response, code)
+    assert int(response.headers["Retry-After"]) >= 1
+
+
 def test_a_forced_status_without_an_example_is_built_from_the_spec(client) -> None:
     listing = client.get(f"{APPS}?__code=200").get_json()
     assert set(listing) == {"data", "has_more", "limit", "offset"}

@@ -4,8 +4,10 @@
 
 A forced response comes from the spec: the named or first example documented
 for the status, else a body built from the schema's own examples (an error
-envelope with the backend's message for error statuses). It is produced
-instead of running the handler, so it changes no state.
+envelope with the backend's message for error statuses), with the headers
+the response documents (a 503's or a 429's ``Retry-After``), valued from
+their examples. It is produced instead of running the handler, so it changes
+no state.
 """
 
 import re
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockserver.contract.errors import STANDARD_MESSAGES, ApiError, Problem
+from mockserver.contract.jsontext import to_json
 from mockserver.contract.numbers import NotAWholeNumber, parse_whole_number
 from mockserver.contract.spec import Operation, Spec
 
@@ -129,6 +132,22 @@ def example_from_schema(schema: Any, spec: Spec, depth: int = 0) -> Any:
         item = example_from_schema(schema.get("items", {}), spec, depth + 1)
         return [] if item is None else [item]
     return {"string": "string", "integer": 0, "number": 0, "boolean": True}.get(kind)
+
+
+def documented_headers(response: dict[str, Any], spec: Spec) -> list[tuple[str, str]]:
+    """The headers ``response`` documents, valued from their examples (or
+    their schemas'), as a client of the real server would receive them."""
+    headers = []
+    for name, header in (response.get("headers") or {}).items():
+        header = spec.resolve(header)
+        if not isinstance(header, dict) or name.lower() == "content-type":
+            continue  # OpenAPI ignores a documented Content-Type header
+        value = header.get("example")
+        if value is None:
+            value = example_from_schema(header.get("schema", {}), spec)
+        if value is not None:
+            headers.append((name, value if isinstance(value, str) else to_json(value).decode()))
+    return headers
 
 
 def forced_response(operation: Operation, preferences: Preferences, spec: Spec) -> tuple[int, Any]:
