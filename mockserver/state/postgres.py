@@ -14,7 +14,9 @@ modules run unchanged on it:
   need no such lock: a single statement (a create, a journal entry: its own
   transaction, its unique index the arbiter of a race, so two creates of one
   slug give one 200 and one 409) and a gateway check, whose counting
-  statements lock their counters' rows (counters.py).
+  statements lock their counters' rows (counters.py). The check's
+  transaction runs in psycopg's pipeline mode, its statements sent only
+  when an answer is needed, without BEGIN or COMMIT (SharedPostgres._pipelined).
 - SQL arrives written for SQLite: ``?`` placeholders become ``%s`` (a literal
   ``%`` is doubled), Python booleans become integers (the columns are
   integers), and CREATE TABLE scripts are translated (:func:`translate_script`).
@@ -40,7 +42,7 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg.conninfo
 import psycopg.errors
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 
 from mockserver.state.database import (
     VERSION_KEY,
@@ -104,7 +106,7 @@ class PostgresConnection:
         if self.pipeline is not None:
             with self._database.reported():
                 cursor = self.raw.execute(translate(sql), _adapted(parameters))
-            return _Queued(cursor, self.pipeline, self._database)
+            return _Queued(cursor, self._database)
         if self.raw.closed:  # dropped since the caller took it: the thread's new one
             return self._database.connection().execute(sql, parameters)
         if self.raw.info.transaction_status == IDLE:
@@ -144,13 +146,10 @@ class _Queued:
     round trip of its own. psycopg's errors are the state's, as everywhere
     (SharedPostgres.reported)."""
 
-    __slots__ = ("_cursor", "_database", "_pipeline")
+    __slots__ = ("_cursor", "_database")
 
-    def __init__(
-        self, cursor: psycopg.Cursor[Any], pipeline: psycopg.Pipeline, database: "SharedPostgres"
-    ) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any], database: "SharedPostgres") -> None:
         self._cursor = cursor
-        self._pipeline = pipeline
         self._database = database
 
     def fetchone(self) -> Any:
@@ -166,9 +165,19 @@ class _Queued:
 
     @property
     def rowcount(self) -> int:
-        with self._database.reported():
-            self._pipeline.sync()  # a count is known once the statement's answer is in
-        return self._cursor.rowcount
+        """Known once the statement's answer is in, waited for as a fetch
+        waits (a flush: a sync would end the transaction, _pipelined)."""
+        cursor = self._cursor
+        if cursor.pgresult is None:
+            with self._database.reported():
+                try:
+                    if cursor.fetchone() is not None:
+                        cursor.scroll(-1)  # the row stays the caller's to read
+                except psycopg.ProgrammingError:
+                    answer = cursor.pgresult  # a statement without rows, answered
+                    if answer is None or answer.status != ExecStatus.COMMAND_OK:
+                        raise
+        return cursor.rowcount
 
 
 def _may_be_closed(raw: psycopg.Connection[Any]) -> bool:
@@ -309,12 +318,16 @@ class SharedPostgres:
     def _pipelined(self) -> Iterator[PostgresConnection]:
         """A transaction in psycopg's pipeline mode (the writes without the
         writers' lock: a gateway check's counting and its audit row). Its
-        statements are sent when an answer is needed: the BEGIN with the
-        first of them, the last ones (an audit row) with the COMMIT. A check
-        counted in the state costs two round trips where it took five, one
-        counted in Redis one where it took three. Committed whole or not at
-        all as any transaction: an error of any statement aborts it, and the
-        COMMIT's answer is waited for before the block's caller goes on."""
+        statements are sent when an answer is needed, and they are one
+        transaction without a BEGIN or a COMMIT: PostgreSQL runs what a
+        pipeline sends up to its sync as one implicit transaction, which the
+        sync commits (psycopg waits for answers with a flush, which does not
+        end it). The audit row, whose answer nobody reads, goes with that
+        sync. A check counted in the state costs two round trips and three
+        statements where it took five of each; one counted in Redis one
+        round trip and one statement where it took three. Whole or not at
+        all: an error of any statement aborts the rest and the sync rolls
+        back, and so does a ROLLBACK queued when the block raises."""
         db = self.connection()
         begun = False
         if _may_be_closed(db.raw):
@@ -322,13 +335,18 @@ class SharedPostgres:
             begun = True
         try:
             with self.reported(), db.raw.pipeline() as pipeline:
-                if not begun:
-                    db.raw.execute("BEGIN")
                 db.pipeline = pipeline
-                yield db
+                try:
+                    yield db
+                except BaseException:
+                    db.pipeline = None
+                    with suppress(psycopg.Error):
+                        db.raw.execute("ROLLBACK")  # before the sync, which would commit
+                    raise
                 db.pipeline = None
-                db.raw.execute("COMMIT")
-            # Leaving the pipeline waited for every answer, the COMMIT's last.
+                if begun:
+                    db.raw.execute("COMMIT")
+            # Leaving the pipeline synced it: committed, or raised.
         except BaseException:
             db.pipeline = None
             if not db.raw.closed and db.raw.info.transaction_status != IDLE:
