@@ -148,6 +148,58 @@ def test_journal_reset_and_clock_seen_through_one_replica_are_the_same_through_t
         assert send(b, "GET", "/__admin/requests/count")[1]["count"] <= 1
 
 
+def test_a_key_or_scheme_changed_through_one_replica_is_seen_by_the_others_next_check(
+    postgres: PostgresServer,
+) -> None:
+    """Each replica keeps the keys it found and the schemes across requests,
+    while the database's version of them stays: every change through the
+    other replica is seen by the next check all the same."""
+    with replicas(postgres.new_database(), 2) as (first, second):
+        a, b = first.base_url, second.base_url
+        rule = {"unit": "hour", "duration": 1, "max_requests": 1000, "mode": "per_key"}
+        scheme = {"slug": "seen", "name": "S", "rules": [rule]}
+        assert send(a, "POST", "/api-auth/rate-limit-schemes", scheme)[0] == 200
+        app = {"app_slug": "seen", "name": "S", "key_prefix": "sk_s"}
+        app["rate_limit_scheme_slug"] = "seen"
+        assert send(a, "POST", "/api-auth/apps", app)[0] == 200
+        keys = [send(a, "POST", "/api-auth/apps/seen/keys", {"name": n})[1] for n in "kl"]
+
+        def check(base: str, key: dict[str, Any]) -> tuple[int, Any]:
+            body = {
+                "principal": {"type": "api_key", "value": key["secret"]},
+                "resource": "/v1/things",
+                "method": "GET",
+            }
+            request = urllib.request.Request(
+                base + "/gateway/v1/authz/check", json.dumps(body).encode(), AUTH, method="POST"
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as error:  # 401: "Invalid API key", as text
+                return error.code, error.read().decode()
+
+        for _ in range(2):  # found, then kept
+            assert check(b, keys[0])[1]["rate_limits"][0]["limit"] == 1000
+        # A scheme's rules changed through A: B's next check counts on the new ones.
+        changed = {"rules": [{**rule, "max_requests": 7}]}
+        assert send(a, "PATCH", "/api-auth/rate-limit-schemes/seen", changed)[0] == 200
+        assert check(b, keys[0])[1]["rate_limits"][0]["limit"] == 7
+        # A key revoked through A: refused by B's next check, the other key still admitted.
+        revoke = f"/api-auth/apps/seen/keys/{keys[0]['id']}/revoke"
+        assert send(a, "POST", revoke, {"reason": "test"})[0] == 200
+        assert check(b, keys[0])[0] == 401
+        assert check(b, keys[1])[1]["allowed"] is True
+        # The app deactivated through A: B refuses its other key too.
+        assert send(a, "PATCH", "/api-auth/apps/seen", {"is_active": False})[0] == 200
+        assert check(b, keys[1])[0] == 401
+        # A reset through A: B no longer knows the key.
+        assert send(a, "PATCH", "/api-auth/apps/seen", {"is_active": True})[0] == 200
+        assert check(b, keys[1])[1]["allowed"] is True
+        assert send(a, "POST", "/__admin/reset")[0] == 204
+        assert check(b, keys[1])[0] == 401
+
+
 @pytest.mark.parametrize("counters", ["postgresql", "redis"])
 def test_a_rule_of_l_admits_exactly_l_across_two_replicas(
     postgres: PostgresServer, counters: str, request: pytest.FixtureRequest

@@ -3,12 +3,14 @@ the ``state_location`` fixture): a write happens whole or not at all."""
 
 import multiprocessing
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from postgres_support import PostgresServer
 
+from mockserver.state.counters import Outcome, Tally
 from mockserver.state.database import SharedSqlite
 from mockserver.state.schema import TABLES
 from mockserver.state.store import SlugTaken, Store, StoreError
@@ -387,3 +389,64 @@ def _open_store(url: str, start: Any, errors: Any) -> None:
         Store(url).close()
     except Exception as error:
         errors.put(repr(error))
+
+
+def test_a_transaction_without_the_writers_lock_on_postgresql_is_whole_or_nothing(
+    postgres: PostgresServer,
+) -> None:
+    """Such a transaction (a check's counting and its audit row) runs in
+    pipeline mode, its statements sent when an answer is needed: a failure
+    at any point still leaves nothing, and a constraint's error is the state's."""
+    store = Store(postgres.new_database())
+    tallies = [Tally("a", 0, 5), Tally("b", 0, 5)]
+    try:
+        with store.database.transaction() as db:
+            db.execute("CREATE TABLE seen (n INTEGER PRIMARY KEY)")
+
+        def broken(db: Any, outcomes: list[Outcome]) -> None:
+            db.execute("INSERT INTO seen VALUES (1)")  # queued, never read
+            raise RuntimeError("the audit row could not be written")
+
+        with pytest.raises(RuntimeError):
+            store.counters.take(tallies, broken)
+        assert store.counters.rows() == []
+
+        def duplicate(db: Any, outcomes: list[Outcome]) -> None:
+            db.execute("INSERT INTO seen VALUES (2)")
+            db.execute("INSERT INTO seen VALUES (2)")
+
+        with pytest.raises(sqlite3.IntegrityError):
+            store.counters.take(tallies, duplicate)
+        assert store.counters.rows() == []
+
+        def counted(db: Any, outcomes: list[Outcome]) -> None:
+            assert db.execute("INSERT INTO seen VALUES (3), (4)").rowcount == 2
+            assert [n for (n,) in db.execute("SELECT n FROM seen ORDER BY n")] == [3, 4]
+
+        assert store.counters.take(tallies, counted) == [Outcome(True, 1), Outcome(True, 1)]
+        assert [row.count for row in store.counters.rows()] == [1, 1]
+        seen = store.database.connection().execute("SELECT n FROM seen ORDER BY n").fetchall()
+        assert seen == [(3,), (4,)]
+    finally:
+        store.close()
+
+
+def test_a_transaction_on_a_connection_the_postgresql_server_closed_is_served(
+    postgres: PostgresServer,
+) -> None:
+    """A pipelined transaction sends its BEGIN with its first statement;
+    when the thread's connection was closed by the server meanwhile (a
+    restart), it begins on a new connection instead of failing."""
+    store = Store(postgres.new_database())
+    try:
+        assert store.counters.take([Tally("a", 0, 5)]) == [Outcome(True, 1)]
+        (pid,) = store.database.connection().execute("SELECT pg_backend_pid()").fetchone()
+        postgres.sql(f"SELECT pg_terminate_backend({pid})")
+        for _ in range(100):  # until the closed connection is seen from here
+            if postgres.sql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}")[0][0] == 0:
+                break
+            time.sleep(0.02)
+        time.sleep(0.05)
+        assert store.counters.take([Tally("a", 0, 5)]) == [Outcome(True, 2)]
+    finally:
+        store.close()

@@ -6,7 +6,7 @@ counted transaction ran since (database.py's change signal), as the store
 does for the schemes: one memory read in the common case.
 """
 
-from mockserver.state.database import Database
+from mockserver.state.database import Database, RequestSignal
 
 KEY = "clock_offset_us"
 
@@ -16,10 +16,14 @@ def meta(db: Database) -> dict[str, int]:
     last read them, read again when the change signal moved or is odd.
 
     One query gives both numbers that requests look at, the clock's offset
-    and the schemes' version: on PostgreSQL, where the signal moves at each
-    request, that is one round trip a request instead of two.
+    and the schemes' version. On PostgreSQL the signal is itself a row of
+    ``meta`` (database.RequestSignal): the rows come with it, one round trip
+    a request for all three.
     """
-    signal = db.changes.read()  # before the query: see database.py
+    changes = db.changes
+    if isinstance(changes, RequestSignal):
+        return changes.meta()
+    signal = changes.read()  # before the query: see database.py
     cached = getattr(db.local, "meta", None)
     if cached is not None and cached[0] == signal and signal % 2 == 0:
         return cached[1]

@@ -35,7 +35,7 @@ import re
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -50,6 +50,8 @@ from typing import Any, Protocol
 # translated (postgres.py says how).
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# The row of ``meta`` that RequestSignal goes by.
+VERSION_KEY = "changes_version"
 
 
 class Cursor(Protocol):
@@ -168,29 +170,60 @@ def open_database(location: "Path | str | None", *, durable: bool = True) -> Dat
 
 class RequestSignal:
     """The change signal of a database shared beyond one machine, where no
-    memory is shared: it moves, for this thread, at the start of each request
-    (Database.new_request) and around each counted write the thread makes.
-    So a cache (the schemes, the clock's offset) is read from the database
-    once per request, and then kept to the request's end: a change made
-    through another replica is seen from the next request on, one made by
-    this request at once. Its values are even (odd would mean "ask again")."""
+    memory is shared: a version in the database's ``meta`` table
+    (:data:`VERSION_KEY`), which every counted transaction sets to a new
+    random number before it commits (postgres.py). It is read once per
+    request, with the rest of ``meta`` in one query (the clock's offset, the
+    schemes' version: :meth:`meta`), at the request's first look
+    (Database.new_request forgets the last reading). So a cache (the found
+    keys, the schemes, the clock's offset) is kept across requests while the
+    version stays, and a change made through another replica is seen from the
+    next request on. Inside a counted write of this thread the signal is odd
+    (nothing is kept or believed), and after it the version is read again:
+    this request's own change is seen at once.
 
-    def __init__(self) -> None:
+    Random, not a count: a snapshot's restore or a session's schema made
+    again puts back or starts ``meta`` afresh, and a count could come back
+    to a value some cache saw before; the restore's transaction sets a new
+    version after it all the same, as every counted one does. Values are
+    even (odd would mean "ask again")."""
+
+    def __init__(self, load: Callable[[], dict[str, int]]) -> None:
+        """``load`` reads the ``meta`` table's rows."""
         self._local = threading.local()
+        self._load = load
 
     def read(self) -> int:
-        return 2 * int(getattr(self._local, "number", 0))
+        local = self._local
+        if getattr(local, "counting", 0):
+            return 1
+        rows: dict[str, int] | None = getattr(local, "rows", None)
+        if rows is None:
+            rows = local.rows = self._load()
+        return 2 * rows.get(VERSION_KEY, 0)
+
+    def meta(self) -> dict[str, int]:
+        """The ``meta`` rows read with the signal (read afresh inside a
+        counted write, which may be changing them)."""
+        if getattr(self._local, "counting", 0):
+            return self._load()
+        self.read()
+        rows: dict[str, int] = self._local.rows
+        return rows
 
     def moved(self) -> None:
-        self._local.number = getattr(self._local, "number", 0) + 1
+        """Forget the last reading: the next look asks the database."""
+        self._local.rows = None
 
     @contextmanager
     def counting(self) -> Iterator[None]:
-        self.moved()
+        local = self._local
+        local.counting = getattr(local, "counting", 0) + 1
         try:
             yield
         finally:
-            self.moved()
+            local.counting -= 1
+            local.rows = None
 
 
 class ChangeCounter:

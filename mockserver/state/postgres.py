@@ -14,18 +14,24 @@ modules run unchanged on it:
   need no such lock: a single statement (a create, a journal entry: its own
   transaction, its unique index the arbiter of a race, so two creates of one
   slug give one 200 and one 409) and a gateway check, whose counting
-  statements lock their counters' rows (counters.py).
+  statements lock their counters' rows (counters.py). The check's
+  transaction runs in psycopg's pipeline mode, its statements sent only
+  when an answer is needed, without BEGIN or COMMIT (SharedPostgres._pipelined).
 - SQL arrives written for SQLite: ``?`` placeholders become ``%s`` (a literal
   ``%`` is doubled), Python booleans become integers (the columns are
   integers), and CREATE TABLE scripts are translated (:func:`translate_script`).
-- Caches cannot be told of a change by shared memory across machines: they
-  ask the database once per request (database.RequestSignal).
+- Caches cannot be told of a change by shared memory across machines: a
+  version in ``meta``, set anew by every counted transaction, is read once
+  per request with the rest of ``meta`` (database.RequestSignal), and the
+  caches are kept while it stays.
 - A lost server is :class:`DatabaseUnavailable` (a 503 with Retry-After):
   the broken connection is dropped, and the next request connects again.
 """
 
 import os
 import re
+import secrets
+import select
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -36,9 +42,14 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg.conninfo
 import psycopg.errors
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 
-from mockserver.state.database import DatabaseUnavailable, IntegrityError, RequestSignal
+from mockserver.state.database import (
+    VERSION_KEY,
+    DatabaseUnavailable,
+    IntegrityError,
+    RequestSignal,
+)
 
 # The advisory lock every writer holds for its transaction (any constant
 # number: it names the lock; this one spells "mocksrv" in ASCII).
@@ -88,8 +99,14 @@ class PostgresConnection:
     def __init__(self, raw: psycopg.Connection[Any], database: "SharedPostgres") -> None:
         self.raw = raw
         self._database = database
+        # Set while a transaction runs in pipeline mode (SharedPostgres.transaction).
+        self.pipeline: psycopg.Pipeline | None = None
 
     def execute(self, sql: str, parameters: Any = ()) -> Any:
+        if self.pipeline is not None:
+            with self._database.reported():
+                cursor = self.raw.execute(translate(sql), _adapted(parameters))
+            return _Queued(cursor, self._database)
         if self.raw.closed:  # dropped since the caller took it: the thread's new one
             return self._database.connection().execute(sql, parameters)
         if self.raw.info.transaction_status == IDLE:
@@ -122,6 +139,59 @@ class PostgresConnection:
                 db.raw.execute(statement)
 
 
+class _Queued:
+    """A statement's cursor in a pipelined transaction: the statement is only
+    queued, and its answer waited for when it is first read (psycopg sends
+    what is queued then); a statement whose answer is never read costs no
+    round trip of its own. psycopg's errors are the state's, as everywhere
+    (SharedPostgres.reported)."""
+
+    __slots__ = ("_cursor", "_database")
+
+    def __init__(self, cursor: psycopg.Cursor[Any], database: "SharedPostgres") -> None:
+        self._cursor = cursor
+        self._database = database
+
+    def fetchone(self) -> Any:
+        with self._database.reported():
+            return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        with self._database.reported():
+            return self._cursor.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+    @property
+    def rowcount(self) -> int:
+        """Known once the statement's answer is in, waited for as a fetch
+        waits (a flush: a sync would end the transaction, _pipelined)."""
+        cursor = self._cursor
+        if cursor.pgresult is None:
+            with self._database.reported():
+                try:
+                    if cursor.fetchone() is not None:
+                        cursor.scroll(-1)  # the row stays the caller's to read
+                except psycopg.ProgrammingError:
+                    answer = cursor.pgresult  # a statement without rows, answered
+                    if answer is None or answer.status != ExecStatus.COMMAND_OK:
+                        raise
+        return cursor.rowcount
+
+
+def _may_be_closed(raw: psycopg.Connection[Any]) -> bool:
+    """Whether an idle connection has something to read, as one the server
+    closed has (or one it sent a notice): then a transaction begins the
+    careful way, with a BEGIN of its own that can be tried again on a new
+    connection (SharedPostgres.retried). One poll, no round trip."""
+    try:
+        readable, _, _ = select.select([raw.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
+
+
 class SharedPostgres:
     """One PostgreSQL database shared by every thread, process and replica."""
 
@@ -130,7 +200,9 @@ class SharedPostgres:
         # Shown where a path would be (errors, the sessions' folder name).
         self.path = url
         self.local = threading.local()
-        self.changes = RequestSignal()
+        self.changes = RequestSignal(self._read_meta)
+        # Whether the database has a ``meta`` table (known once seen: see _counted).
+        self._has_meta = False
         # A named session's tables live in a schema of their own
         # (database.in_schema); its writers take turns on a lock of its own,
         # so that sessions do not wait on each other, as their SQLite files do not.
@@ -235,16 +307,86 @@ class SharedPostgres:
         on (the counters). A COMMIT that fails leaves the outcome unknown to
         this server, and the client gets a 503, never a success: no write is
         acknowledged that was not committed."""
-        begin = f"BEGIN; SELECT pg_advisory_xact_lock({self._lock})" if exclusive else "BEGIN"
-        begun = self._in_transaction(self._begin(begin))
+        if not exclusive:
+            begun = self._pipelined()
+        else:
+            begin = f"BEGIN; SELECT pg_advisory_xact_lock({self._lock})"
+            begun = self._in_transaction(self._begin(begin))
         return self._counted(begun) if counted else begun
+
+    @contextmanager
+    def _pipelined(self) -> Iterator[PostgresConnection]:
+        """A transaction in psycopg's pipeline mode (the writes without the
+        writers' lock: a gateway check's counting and its audit row). Its
+        statements are sent when an answer is needed, and they are one
+        transaction without a BEGIN or a COMMIT: PostgreSQL runs what a
+        pipeline sends up to its sync as one implicit transaction, which the
+        sync commits (psycopg waits for answers with a flush, which does not
+        end it). The audit row, whose answer nobody reads, goes with that
+        sync. A check counted in the state costs two round trips and three
+        statements where it took five of each; one counted in Redis one
+        round trip and one statement where it took three. Whole or not at
+        all: an error of any statement aborts the rest and the sync rolls
+        back, and so does a ROLLBACK queued when the block raises."""
+        db = self.connection()
+        begun = False
+        if _may_be_closed(db.raw):
+            db = self._begin("BEGIN")  # on a new connection if that one was closed
+            begun = True
+        try:
+            with self.reported(), db.raw.pipeline() as pipeline:
+                db.pipeline = pipeline
+                try:
+                    yield db
+                except BaseException:
+                    db.pipeline = None
+                    with suppress(psycopg.Error):
+                        db.raw.execute("ROLLBACK")  # before the sync, which would commit
+                    raise
+                db.pipeline = None
+                if begun:
+                    db.raw.execute("COMMIT")
+            # Leaving the pipeline synced it: committed, or raised.
+        except BaseException:
+            db.pipeline = None
+            if not db.raw.closed and db.raw.info.transaction_status != IDLE:
+                with suppress(psycopg.Error):
+                    db.raw.execute("ROLLBACK")
+            raise
+
+    def _read_meta(self) -> dict[str, int]:
+        """The rows of ``meta``, for the change signal. A database without
+        one (a sessions' registry on its own) has a new version each time:
+        its caches are read again at every request."""
+        db = self.connection()
+        try:
+            rows = db.execute("SELECT key, value FROM meta").fetchall()
+        except psycopg.errors.UndefinedTable:
+            if db.raw.info.transaction_status != IDLE:
+                raise
+            return {VERSION_KEY: secrets.randbits(62)}
+        self._has_meta = True
+        return {str(key): int(value) for key, value in rows}
 
     @contextmanager
     def _counted(
         self, transaction: AbstractContextManager[PostgresConnection]
     ) -> Iterator[PostgresConnection]:
+        """The transaction, which sets the change signal's version to a new
+        random number as its last statement (database.RequestSignal): after
+        whatever the block wrote, a snapshot's ``meta`` put back included.
+        Where there is no ``meta`` yet, no reader can have gone by a version."""
         with self.changes.counting(), transaction as db:
             yield db
+            if not self._has_meta:
+                (found,) = db.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
+                self._has_meta = bool(found)
+            if self._has_meta:
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (VERSION_KEY, secrets.randbits(62)),
+                )
 
     @contextmanager
     def write_lock(self) -> Iterator[PostgresConnection]:
