@@ -150,7 +150,8 @@ def _check_headers(spec: Spec, response: Any, pointer: str, headers: Any) -> Non
             assert not header.get("required"), f"the {name} header is required"
             continue
         if header.get("schema", {}).get("type") == "integer":
-            assert value.isdigit(), f"the {name} header is not a whole number: {value!r}"
+            whole = value.isascii() and value.isdigit()
+            assert whole, f"the {name} header is not a whole number: {value!r}"
             value = int(value)
         _validate(spec, f"{at}/schema", value)
 

@@ -33,7 +33,7 @@ from mockserver.http.cors import CorsPolicy
 from mockserver.http.exchange import Incoming, Outgoing, StartResponse
 from mockserver.http.hosts import HostPolicy
 from mockserver.http.logs import RequestLog
-from mockserver.http.prefer import documented_headers, forced_response, read_preferences
+from mockserver.http.prefer import forced_response, read_preferences
 from mockserver.http.printable import printable
 from mockserver.http.router import Admission, Route, Router
 from mockserver.http.secrets import masked_body, masked_headers, masked_query
@@ -90,9 +90,11 @@ def handle(
     incoming.preferred_delay_ms = preferences.delay_ms
     if preferences.forces_response:
         # The spec's answer instead of the handler's: nothing is validated or changed.
-        forced_status, forced_body = forced_response(operation, preferences, route.spec)
+        forced_status, forced_body, forced_headers = forced_response(
+            operation, preferences, route.spec
+        )
         outgoing = Outgoing.json(forced_body, forced_status)
-        outgoing.headers.extend(documented_headers(operation.responses[forced_status], route.spec))
+        outgoing.headers.extend(forced_headers)
         outgoing.headers.append(("Preference-Applied", preferences.applied()))
         return outgoing
     query = parse_query(operation.query_parameters, incoming.query)

@@ -134,7 +134,7 @@ def example_from_schema(schema: Any, spec: Spec, depth: int = 0) -> Any:
     return {"string": "string", "integer": 0, "number": 0, "boolean": True}.get(kind)
 
 
-def documented_headers(response: dict[str, Any], spec: Spec) -> list[tuple[str, str]]:
+def _documented_headers(response: dict[str, Any], spec: Spec) -> list[tuple[str, str]]:
     """The headers ``response`` documents, valued from their examples (or
     their schemas'), as a client of the real server would receive them."""
     headers = []
@@ -150,8 +150,17 @@ def documented_headers(response: dict[str, Any], spec: Spec) -> list[tuple[str, 
     return headers
 
 
-def forced_response(operation: Operation, preferences: Preferences, spec: Spec) -> tuple[int, Any]:
-    """The status and body the preferences ask for, or a 400 saying what exists."""
+def forced_response(
+    operation: Operation, preferences: Preferences, spec: Spec
+) -> tuple[int, Any, list[tuple[str, str]]]:
+    """The status, body and headers the preferences ask for, or a 400 saying what exists."""
+    status, body = _forced_status_and_body(operation, preferences, spec)
+    return status, body, _documented_headers(operation.responses[status], spec)
+
+
+def _forced_status_and_body(
+    operation: Operation, preferences: Preferences, spec: Spec
+) -> tuple[int, Any]:
     documented = sorted(operation.responses)
     if preferences.code is not None and preferences.code not in operation.responses:
         raise _refuse(

@@ -41,7 +41,8 @@ _INSERT = (
     " blocked_by_rule, path, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # PostgreSQL: the row and the trim as one statement, whose answer nobody
-# waits for: in a pipelined transaction (postgres.py) it goes with the COMMIT.
+# waits for: in a pipelined transaction (postgres.py) it goes with the sync
+# that commits it.
 # The DELETE does not see the row the INSERT adds, only older ones.
 _INSERT_AND_TRIM = (
     f"WITH added AS ({_INSERT} RETURNING seq)"

@@ -173,15 +173,9 @@ class Counters:
         (each statement locks the counter's row, and the rows are taken in
         the order of their names, so two checks never wait on each other in
         a circle); SQLite's writers take turns all the same."""
-        # One tally, the usual check, needs no order; several are taken by name.
-        order = (
-            range(len(tallies))
-            if len(tallies) == 1
-            else sorted(range(len(tallies)), key=lambda i: tallies[i].name)
-        )
+        outcome_of: dict[int, Outcome] = {}
         with self._db.transaction(exclusive=False) as db:
-            found: dict[int, Outcome] = {}
-            for index in order:
+            for index in sorted(range(len(tallies)), key=lambda i: tallies[i].name):
                 tally = tallies[index]
                 # One statement counts the request unless the window is full:
                 # a row comes back only when it was counted.
@@ -191,14 +185,14 @@ class Counters:
                     else None
                 )
                 if counted is not None:
-                    found[index] = Outcome(True, int(counted[0]))
+                    outcome_of[index] = Outcome(True, int(counted[0]))
                     continue
                 row = db.execute(
                     "SELECT window_start, count FROM counters WHERE name = ?", (tally.name,)
                 ).fetchone()
                 count = row[1] if row is not None and row[0] == tally.window_start else 0
-                found[index] = Outcome(False, count)
-            outcomes = [found[index] for index in range(len(tallies))]
+                outcome_of[index] = Outcome(False, count)
+            outcomes = [outcome_of[index] for index in range(len(tallies))]
             if then is not None:
                 then(db, outcomes)
         return outcomes

@@ -306,7 +306,8 @@ class _WriteTransaction:
     """SharedSqlite.transaction's block. A class rather than generator-based
     context managers (the writers' lock, the change counter and the
     transaction were three): every gateway check and write runs one, and
-    the three generators cost about 10 us of a check's 450 in process."""
+    cProfile put the three generators at about 10 us of a check, the class
+    at under 3."""
 
     __slots__ = ("_changes", "_db", "_lock_file", "_odd", "_owner")
 
