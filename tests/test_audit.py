@@ -368,6 +368,27 @@ def test_audit_keeps_at_most_audit_size_rows_dropping_the_oldest(make_client: An
     assert ids(client.get(LOGS)) == [row["request_id"] for row in reversed(rows[2:])]
 
 
+def test_a_full_audit_drops_its_oldest_rows_a_batch_at_a_time_never_above_its_size(
+    make_client: Any, state_location: Any
+) -> None:
+    """At a size of 300 the batch is 3 (1%): the audit never shows more than
+    300 rows, and the row that makes 301 drops the oldest 3."""
+    client = make_client(frozen_time=NOW, audit_size=300, state_path=state_location)
+    client.app.extensions["mockserver"].audit.clear()
+    rows = [record(client, NOW - timedelta(seconds=400 - i)) for i in range(300)]
+
+    def shown() -> list[str]:
+        return ids(client.get(LOGS + "?limit=1000"))
+
+    assert len(shown()) == 300
+    rows.append(record(client, NOW - timedelta(seconds=100)))
+    assert shown() == [row["request_id"] for row in reversed(rows[3:])]  # 298 left
+    rows += [record(client, NOW - timedelta(seconds=99 - i)) for i in range(2)]
+    assert len(shown()) == 300
+    rows.append(record(client, NOW - timedelta(seconds=90)))
+    assert shown() == [row["request_id"] for row in reversed(rows[6:])]
+
+
 def test_a_reset_forgets_the_audit(audited: ContractClient) -> None:
     row = record(audited, NOW)
     assert audited.post("/__admin/reset").status_code in (200, 204)
