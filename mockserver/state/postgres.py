@@ -49,6 +49,7 @@ from mockserver.state.database import (
     DatabaseUnavailable,
     IntegrityError,
     RequestSignal,
+    SessionGone,
 )
 
 # The advisory lock every writer holds for its transaction (any constant
@@ -237,9 +238,16 @@ class SharedPostgres:
     def reported(self) -> Iterator[None]:
         """psycopg's errors as the state's: a constraint's as IntegrityError
         (a subclass of sqlite3's, which the state catches), a lost server's
-        as DatabaseUnavailable, after dropping the broken connection."""
+        as DatabaseUnavailable, after dropping the broken connection, and
+        in a session's schema a missing table or schema as SessionGone
+        (another replica dropped the session; the state's own tables are
+        made before anything is served, so a missing one there is a bug)."""
         try:
             yield
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName) as error:
+            if self.schema is None:
+                raise
+            raise SessionGone(self.schema) from error
         except psycopg.errors.IntegrityError as error:
             constraint = getattr(error.diag, "constraint_name", None) or ""
             raise IntegrityError(f"{constraint}: {error}") from error

@@ -222,6 +222,17 @@ class Sessions(Generic[T]):
                 self._cache.popitem(last=False)
             return entry.value
 
+    def reopened(self, name: str, gone: T) -> T:
+        """Session ``name`` again, after a request found the tables of
+        ``gone`` (its open session) dropped by another replica or worker:
+        forgotten here, then looked up as :meth:`get` does, which makes it
+        afresh (the drop deleted its registry row before its tables)."""
+        with self._lock:
+            entry = self._cache.get(name)
+            if entry is not None and entry.value is gone:
+                del self._cache[name]
+        return self.get(name)
+
     def _forget_dropped(self) -> None:
         live = dict(self._db.connection().execute("SELECT name, incarnation FROM sessions"))
         gone = [name for name, entry in self._cache.items() if live.get(name) != entry.incarnation]
