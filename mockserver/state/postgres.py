@@ -28,6 +28,7 @@ modules run unchanged on it:
   the broken connection is dropped, and the next request connects again.
 """
 
+import logging
 import os
 import re
 import secrets
@@ -193,6 +194,39 @@ def _may_be_closed(raw: psycopg.Connection[Any]) -> bool:
     return bool(readable)
 
 
+# Set while this thread ends a pipeline whose block raised on a connection
+# the server lost (_pipeline).
+_ending_lost = threading.local()
+
+
+class _QuietEndOfLostPipeline(logging.Filter):
+    """Drops what psycopg logs while a pipeline is ended on a lost connection
+    after its block raised: ending it syncs there, fails, and psycopg logs
+    that ("error ignored terminating Pipeline"), noise beside the block's own
+    error (a 503), which says the same. Nothing else psycopg logs is held back."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_ending_lost, "on", False)
+
+
+logging.getLogger("psycopg").addFilter(_QuietEndOfLostPipeline())
+
+
+@contextmanager
+def _pipeline(raw: psycopg.Connection[Any]) -> Iterator[psycopg.Pipeline]:
+    """``raw.pipeline()``, ended quietly after its block raised on a lost
+    connection (_QuietEndOfLostPipeline)."""
+    try:
+        with raw.pipeline() as pipeline:
+            try:
+                yield pipeline
+            except BaseException:
+                _ending_lost.on = raw.closed  # psycopg's end of it, next, fails there
+                raise
+    finally:
+        _ending_lost.on = False
+
+
 class SharedPostgres:
     """One PostgreSQL database shared by every thread, process and replica."""
 
@@ -342,7 +376,7 @@ class SharedPostgres:
             db = self._begin("BEGIN")  # on a new connection if that one was closed
             begun = True
         try:
-            with self.reported(), db.raw.pipeline() as pipeline:
+            with self.reported(), _pipeline(db.raw) as pipeline:
                 db.pipeline = pipeline
                 try:
                     yield db
@@ -350,6 +384,11 @@ class SharedPostgres:
                     db.pipeline = None
                     with suppress(psycopg.Error):
                         db.raw.execute("ROLLBACK")  # before the sync, which would commit
+                    with suppress(psycopg.Error):
+                        # After the ROLLBACK: psycopg's own sync as the pipeline
+                        # ends would fail again on a pipeline the error aborted,
+                        # and log it ("error ignored terminating Pipeline").
+                        pipeline.sync()
                     raise
                 db.pipeline = None
                 if begun:
