@@ -26,6 +26,8 @@ modules run unchanged on it:
   caches are kept while it stays.
 - A lost server is :class:`DatabaseUnavailable` (a 503 with Retry-After):
   the broken connection is dropped, and the next request connects again.
+  A session's tables dropped under a request are :class:`SessionGone`
+  (the request is served again in the session made afresh, http/pipeline.py).
 """
 
 import logging
@@ -273,9 +275,10 @@ class SharedPostgres:
         """psycopg's errors as the state's: a constraint's as IntegrityError
         (a subclass of sqlite3's, which the state catches), a lost server's
         as DatabaseUnavailable, after dropping the broken connection, and
-        in a session's schema a missing table or schema as SessionGone
-        (another replica dropped the session; the state's own tables are
-        made before anything is served, so a missing one there is a bug)."""
+        in the schema the URL names (a session's) a missing table or schema
+        as SessionGone: another replica or worker dropped the session. The
+        default schema's tables are made before anything is served: one
+        missing there is a bug, and stays psycopg's error."""
         try:
             yield
         except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName) as error:
