@@ -436,3 +436,76 @@ def postgres_database(server: RunningServer) -> str:
     """The database name a replica's banner shows (its URL, without the password)."""
     banner = next(line for line in server.output if "state: postgresql://" in line)
     return banner.rsplit("/", 1)[1].strip()
+
+
+# fixtures/apps.yaml's first demo key: the gateway admits it in every session.
+DEMO_SECRET = "sk_live_GaR-HnC8yVFa36SA_C-L8zvQBoOXx66lkP8o3EmS9PM"
+
+
+def test_a_session_dropped_under_a_request_is_answered_as_made_afresh(
+    postgres: PostgresServer,
+) -> None:
+    """A replica drops a session (idle past its TTL, evicted, deleted) just
+    after another replica's request found it in its cache of open sessions:
+    that request's tables are gone under it (psycopg's UndefinedTable). It
+    is answered as a request naming the session after the drop is, in the
+    session made afresh, never a 500. The test drops it as a replica does
+    (the registry's row, then the schema) but through a connection of its
+    own, which leaves the version the replica's caches go by as it was: the
+    replica's next request is served from its cache, as one already past
+    that look when the drop came would be; deterministic, where racing two
+    replicas would hit the window only now and then."""
+    url = postgres.new_database()
+    made = {"app_slug": "in-job", "name": "J", "key_prefix": "sk_job"}
+    check = {
+        "principal": {"type": "api_key", "value": DEMO_SECRET},
+        "resource": "/v1/things",
+        "method": "GET",
+    }
+    with replicas(url, 1, "--freeze-time", FROZEN) as (server,):
+        base, database = server.base_url, url.rsplit("/", 1)[1]
+
+        def raced(name: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+            """The request, sent right after the session ``name`` was dropped
+            under the replica's cache (tried again with a new session when the
+            machine was too slow to stay within the cache's second)."""
+            for attempt in range(3):
+                session = f"{name}-{attempt}"
+                started = time.monotonic()
+                assert send(base, "POST", "/api-auth/apps", made, session=session)[0] == 200
+                # A request after the one that made it: the replica has seen
+                # the registry as it is since (a creation moves its version).
+                assert send(base, "GET", "/api-auth/apps/in-job", session=session)[0] == 200
+                ((incarnation,),) = postgres.sql(
+                    f"DELETE FROM sessions WHERE name = '{session}' RETURNING incarnation",
+                    database,
+                )
+                postgres.sql(f'DROP SCHEMA "session_{incarnation}" CASCADE', database)
+                # The replica touches the registry again after a second (sessions.py).
+                if time.monotonic() - started < 0.7:
+                    status, answer, _ = send(base, method, path, body, session=session)
+                    return status, (session, answer)
+            pytest.fail("the machine is too slow to race the session's cache")
+
+        # A read: the app made in the dropped session is not in the new one.
+        status, (read, answer) = raced("read", "GET", "/api-auth/apps/in-job")
+        assert status == 404, answer
+        # A write: acknowledged, so it is there afterwards (in the new session).
+        body = {"app_slug": "after", "name": "A", "key_prefix": "sk_after"}
+        status, (write, answer) = raced("write", "POST", "/api-auth/apps", body)
+        assert status == 200, answer
+        assert send(base, "GET", "/api-auth/apps/after", session=write)[0] == 200
+        assert send(base, "GET", "/api-auth/apps/in-job", session=write)[0] == 404
+        # A gateway check: counted and audited in the new session.
+        status, (checked, answer) = raced("check", "POST", "/gateway/v1/authz/check", check)
+        assert status == 200, answer
+        # As in a session nobody raced, whatever the fixtures' key may do.
+        control = send(base, "POST", "/gateway/v1/authz/check", check, session="control")[1]
+        assert answer["allowed"] == control["allowed"]
+        # Each raced session was made again once, and only its new schema is left.
+        live = send(base, "GET", "/__admin/sessions")[1]["sessions"]
+        assert sorted(s["name"] for s in live) == sorted([read, write, checked, "control"])
+        schemas = postgres.sql(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'session%'", database
+        )
+        assert schemas == [(4,)]

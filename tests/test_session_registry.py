@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import ContractClient
 
-from mockserver.state.database import is_postgres, open_database
+from mockserver.state.database import is_postgres, open_database, schema_of
 from mockserver.state.sessions import Sessions, TooManySessions
 from mockserver.state.store import Store
 
@@ -143,3 +143,57 @@ def test_the_template_is_seeded_again_once_older_than_its_max_age(tmp_path: Path
     assert seeded_at == [1_000_000.0, 1_000_061.0]
     # The stale template's file is gone: one template per worker.
     assert len(list((tmp_path / "sessions" / "templates").glob("*.sqlite3"))) == 1
+
+
+def test_a_session_dropped_while_another_worker_opens_it_is_made_afresh(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Worker B finds a session in the registry, and worker A drops it before
+    B has opened it: opening makes a file or schema where there is none, so
+    B would serve an empty session no registry knows, kept forever. B makes
+    it afresh instead, and nothing of the dropped one is left."""
+    clock = Clock()
+    dropper = registry(tmp_path, clock, location=state_location)
+    made = dropper.get("raced")
+    made.insert_scheme(
+        {
+            "id": "1",
+            "slug": "made-before",
+            "name": "n",
+            "description": None,
+            "rules": [],
+            "created_at": "2026-01-01T00:00:00.000000Z",
+            "updated_at": "2026-01-01T00:00:00.000000Z",
+        }
+    )
+    old_path = made.path
+    opened: list[Path | str] = []
+
+    def open_after_the_drop(name: str, path: Path) -> Store:
+        if not opened:  # the drop lands between B's look at the registry and this
+            assert dropper.drop(name)
+        opened.append(path)
+        return Store(path, durable=False, made_here=True)
+
+    worker = Sessions(
+        tmp_path / "sessions",
+        ttl_seconds=60,
+        max_sessions=3,
+        open_session=open_after_the_drop,
+        seed=lambda store: store.load([], [], only_if_new=False),
+        clock=clock,
+        database=open_database(state_location) if is_postgres(state_location) else None,
+    )
+    served = worker.get("raced")
+    assert served.path != old_path
+    assert served.get_scheme("made-before") is None
+    assert [info.name for info in worker.listing()] == ["raced"]
+    if is_postgres(state_location):
+        schemas = served.database.connection().execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'session%'"
+        )
+        assert [name for (name,) in schemas.fetchall()] == [schema_of(str(served.path))]
+    else:
+        assert sorted(p.name for p in (tmp_path / "sessions" / "sessions").glob("*.sqlite3")) == [
+            Path(served.path).name
+        ]

@@ -450,3 +450,38 @@ def test_a_transaction_on_a_connection_the_postgresql_server_closed_is_served(
         assert store.counters.take([Tally("a", 0, 5)]) == [Outcome(True, 2)]
     finally:
         store.close()
+
+
+def test_a_pipelined_transaction_that_fails_is_ended_without_psycopgs_warning(
+    postgres: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A check's pipelined transaction whose block raises, on an error the
+    block read (the pipeline aborted) or on a server lost meanwhile, leaves
+    nothing and raises that error; psycopg's failure to end the pipeline
+    after it ("error ignored terminating Pipeline") is not logged beside it."""
+    store = Store(postgres.new_database())
+    tallies = [Tally("a", 0, 5)]
+    try:
+        with store.database.transaction() as db:
+            db.execute("CREATE TABLE seen (n INTEGER PRIMARY KEY)")
+
+        def duplicate(db: Any, outcomes: list[Outcome]) -> None:
+            db.execute("INSERT INTO seen VALUES (1)")
+            db.execute("INSERT INTO seen VALUES (1)").rowcount  # noqa: B018 (waits for it)
+
+        def lost(db: Any, outcomes: list[Outcome]) -> None:
+            db.execute("INSERT INTO seen VALUES (2)")
+            (pid,) = db.execute("SELECT pg_backend_pid()").fetchone()
+            postgres.sql(f"SELECT pg_terminate_backend({pid})")
+            raise RuntimeError("the audit row could not be written")
+
+        with caplog.at_level("WARNING", logger="psycopg"):
+            with pytest.raises(sqlite3.IntegrityError):
+                store.counters.take(tallies, duplicate)
+            with pytest.raises(RuntimeError):
+                store.counters.take(tallies, lost)
+        assert [record.getMessage() for record in caplog.records] == []
+        assert store.counters.rows() == []
+        assert store.database.connection().execute("SELECT n FROM seen").fetchall() == []
+    finally:
+        store.close()

@@ -101,8 +101,17 @@ class SessionContexts:
         """The context of session ``name``, made on first use (or the 429)."""
         if name is None:
             return self.default
+        return self._made(lambda: self.registry.get(name))
+
+    def reopened(self, name: str, gone: Context) -> Context:
+        """Session ``name`` made afresh after another replica dropped it
+        under a request served from ``gone`` (state/database.py's SessionGone)."""
+        return self._made(lambda: self.registry.reopened(name, gone))
+
+    def _made(self, look_up: Callable[[], Context]) -> Context:
+        """A session's context, or the 429 when no more sessions may be made."""
         try:
-            return self.registry.get(name)
+            return look_up()
         except TooManySessions as full:
             raise ApiError(
                 429,

@@ -37,7 +37,7 @@ from mockserver.http.prefer import forced_response, read_preferences
 from mockserver.http.printable import printable
 from mockserver.http.router import Admission, Route, Router
 from mockserver.http.secrets import masked_body, masked_headers, masked_query
-from mockserver.state.database import Unavailable
+from mockserver.state.database import SessionGone, Unavailable
 from mockserver.state.sessions import SESSION_HEADER
 
 logger = logging.getLogger("mockserver")
@@ -287,12 +287,15 @@ class Pipeline:
                 )
             )
             context = self._contexts.context(session)
-            if context is not self._context:
-                context.store.database.new_request()
-            if tooling:  # a restore holds the gate: it must not wait for itself
-                return route, handle(route, context, incoming, path_params, admit)
-            with context.store.database.shared_gate():
-                return route, handle(route, context, incoming, path_params, admit)
+            try:
+                return route, self._in(context, tooling, route, incoming, path_params, admit)
+            except SessionGone:
+                if session is None:
+                    raise
+                # Dropped by another replica under this request, which went
+                # with its tables: served once more, as after the drop.
+                context = self._contexts.reopened(session, context)
+                return route, self._in(context, tooling, route, incoming, path_params, admit)
         except ApiError as error:
             return route, Outgoing.error(error)
         except Unavailable as gone:
@@ -306,6 +309,23 @@ class Pipeline:
                 printable(incoming.path),
             )
             return route, Outgoing.error(ApiError.single(500))
+
+    def _in(
+        self,
+        context: Context,
+        tooling: bool,
+        route: Route,
+        incoming: Incoming,
+        path_params: dict[str, str],
+        admit: Admission | None,
+    ) -> Outgoing:
+        """The request handled in ``context`` (its session's)."""
+        if context is not self._context:
+            context.store.database.new_request()
+        if tooling:  # a restore holds the gate: it must not wait for itself
+            return handle(route, context, incoming, path_params, admit)
+        with context.store.database.shared_gate():
+            return handle(route, context, incoming, path_params, admit)
 
     def _delay(self, incoming: Incoming) -> None:
         delay_ms = incoming.preferred_delay_ms

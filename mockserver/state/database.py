@@ -129,6 +129,18 @@ class DatabaseUnavailable(Unavailable):
         super().__init__(POSTGRESQL, reason)
 
 
+class SessionGone(Unavailable):
+    """A named session's tables vanished under a request: another replica
+    or worker dropped the session (idle past its TTL, evicted, deleted)
+    after this one found it open. Nothing of the request survives (its
+    writes went with the tables), so it can be served again in the session
+    made afresh, as a request naming the session after the drop is
+    (http/pipeline.py does, once); should that fail too it is a 503."""
+
+    def __init__(self, schema: str) -> None:
+        super().__init__(POSTGRESQL, f"the tables of {schema} were dropped")
+
+
 def violates(error: Exception, table: str, column: str) -> bool:
     """Whether ``error`` is the unique constraint of ``table.column``: SQLite
     names it "table.column", PostgreSQL's default constraint "table_column_key"."""

@@ -26,8 +26,11 @@ modules run unchanged on it:
   caches are kept while it stays.
 - A lost server is :class:`DatabaseUnavailable` (a 503 with Retry-After):
   the broken connection is dropped, and the next request connects again.
+  A session's tables dropped under a request are :class:`SessionGone`
+  (the request is served again in the session made afresh, http/pipeline.py).
 """
 
+import logging
 import os
 import re
 import secrets
@@ -49,6 +52,7 @@ from mockserver.state.database import (
     DatabaseUnavailable,
     IntegrityError,
     RequestSignal,
+    SessionGone,
 )
 
 # The advisory lock every writer holds for its transaction (any constant
@@ -192,6 +196,39 @@ def _may_be_closed(raw: psycopg.Connection[Any]) -> bool:
     return bool(readable)
 
 
+# Set while this thread ends a pipeline whose block raised on a connection
+# the server lost (_pipeline).
+_ending_lost = threading.local()
+
+
+class _QuietEndOfLostPipeline(logging.Filter):
+    """Drops what psycopg logs while a pipeline is ended on a lost connection
+    after its block raised: ending it syncs there, fails, and psycopg logs
+    that ("error ignored terminating Pipeline"), noise beside the block's own
+    error (a 503), which says the same. Nothing else psycopg logs is held back."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_ending_lost, "on", False)
+
+
+logging.getLogger("psycopg").addFilter(_QuietEndOfLostPipeline())
+
+
+@contextmanager
+def _pipeline(raw: psycopg.Connection[Any]) -> Iterator[psycopg.Pipeline]:
+    """``raw.pipeline()``, ended quietly after its block raised on a lost
+    connection (_QuietEndOfLostPipeline)."""
+    try:
+        with raw.pipeline() as pipeline:
+            try:
+                yield pipeline
+            except BaseException:
+                _ending_lost.on = raw.closed  # psycopg's end of it, next, fails there
+                raise
+    finally:
+        _ending_lost.on = False
+
+
 class SharedPostgres:
     """One PostgreSQL database shared by every thread, process and replica."""
 
@@ -237,9 +274,17 @@ class SharedPostgres:
     def reported(self) -> Iterator[None]:
         """psycopg's errors as the state's: a constraint's as IntegrityError
         (a subclass of sqlite3's, which the state catches), a lost server's
-        as DatabaseUnavailable, after dropping the broken connection."""
+        as DatabaseUnavailable, after dropping the broken connection, and
+        in the schema the URL names (a session's) a missing table or schema
+        as SessionGone: another replica or worker dropped the session. The
+        default schema's tables are made before anything is served: one
+        missing there is a bug, and stays psycopg's error."""
         try:
             yield
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName) as error:
+            if self.schema is None:
+                raise
+            raise SessionGone(self.schema) from error
         except psycopg.errors.IntegrityError as error:
             constraint = getattr(error.diag, "constraint_name", None) or ""
             raise IntegrityError(f"{constraint}: {error}") from error
@@ -334,7 +379,7 @@ class SharedPostgres:
             db = self._begin("BEGIN")  # on a new connection if that one was closed
             begun = True
         try:
-            with self.reported(), db.raw.pipeline() as pipeline:
+            with self.reported(), _pipeline(db.raw) as pipeline:
                 db.pipeline = pipeline
                 try:
                     yield db
@@ -342,6 +387,11 @@ class SharedPostgres:
                     db.pipeline = None
                     with suppress(psycopg.Error):
                         db.raw.execute("ROLLBACK")  # before the sync, which would commit
+                    with suppress(psycopg.Error):
+                        # After the ROLLBACK: psycopg's own sync as the pipeline
+                        # ends would fail again on a pipeline the error aborted,
+                        # and log it ("error ignored terminating Pipeline").
+                        pipeline.sync()
                     raise
                 db.pipeline = None
                 if begun:

@@ -212,8 +212,10 @@ class Sessions(Generic[T]):
                 incarnation, value = self._create(name, now)
                 entry = _Open(incarnation, value, now)
             elif entry is None or entry.incarnation != incarnation:
-                value = self._open_session(name, self._path(name, incarnation))
-                entry = _Open(incarnation, value, now)
+                opened = self._opened(name, incarnation)
+                if opened is None:  # dropped meanwhile by another replica
+                    incarnation, opened = self._create(name, now)
+                entry = _Open(incarnation, opened, now)
             entry.touched = now
             self._cache[name] = entry
             self._cache.move_to_end(name)
@@ -221,6 +223,38 @@ class Sessions(Generic[T]):
                 # Its connections close as the last request using it lets go.
                 self._cache.popitem(last=False)
             return entry.value
+
+    def _opened(self, name: str, incarnation: int) -> T | None:
+        """An existing session opened, or None when another worker or
+        replica dropped it between the registry's look and the opening.
+        Opening a file or a schema makes it where it is missing (as for a
+        new session), so such a session would come back empty, unseeded and
+        in no registry, never removed: the registry is asked again once it
+        is open (a drop deletes the row before the file or schema)."""
+        path = self._path(name, incarnation)
+        value = self._open_session(name, path)
+        row = (
+            self._db.connection()
+            .execute(
+                "SELECT 1 FROM sessions WHERE name = ? AND incarnation = ?", (name, incarnation)
+            )
+            .fetchone()
+        )
+        if row is None:
+            self._remove_files(path)
+            return None
+        return value
+
+    def reopened(self, name: str, gone: T) -> T:
+        """Session ``name`` again, after a request found the tables of
+        ``gone`` (its open session) dropped by another replica or worker:
+        forgotten here, then looked up as :meth:`get` does, which makes it
+        afresh (the drop deleted its registry row before its tables)."""
+        with self._lock:
+            entry = self._cache.get(name)
+            if entry is not None and entry.value is gone:
+                del self._cache[name]
+        return self.get(name)
 
     def _forget_dropped(self) -> None:
         live = dict(self._db.connection().execute("SELECT name, incarnation FROM sessions"))
