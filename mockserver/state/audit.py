@@ -52,7 +52,8 @@ _INSERT = (
     "INSERT INTO audit (app_slug, key_id, key_name, at_us, request_id, allowed,"
     " blocked_by_rule, path, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# Whether the row numbered ? makes one batch too many: a row as old as ? - size.
+# Is a row at least ``size`` older than the one just added? Then the audit
+# holds one row too many. (The rowid, so one step down the table.)
 _OVER_SIZE = "SELECT 1 FROM audit WHERE seq <= ? LIMIT 1"
 # PostgreSQL: the row and the trim as one statement, whose answer nobody
 # waits for: in a pipelined transaction (postgres.py) it goes with the sync
