@@ -55,6 +55,11 @@ class Load:
     measure_session_cost: bool = False
 
 
+def _admitted_key(running: RunningServer) -> list[str]:
+    """The wrk script's argument for the loads of the admitted key: its secret."""
+    return [gateway_key(running.port, "admitted")]
+
+
 LOADS = (
     Load("create", "create (as in the comparison)", "create", BENCH / "create.lua", ids=True),
     Load(
@@ -62,7 +67,7 @@ LOADS = (
         "gateway check, admitted key",
         "gateway",
         BENCH / "gateway.lua",
-        prepare=lambda running: [gateway_key(running.port, "admitted")],
+        prepare=_admitted_key,
     ),
     Load(
         "gateway-limited",
@@ -77,7 +82,7 @@ LOADS = (
         "audit",
         BENCH / "gateway.lua",
         serve_args=AUDIT_OFF,
-        prepare=lambda running: [gateway_key(running.port, "admitted")],
+        prepare=_admitted_key,
     ),
     Load(
         "gateway-audit-full",
@@ -85,7 +90,7 @@ LOADS = (
         "audit",
         BENCH / "gateway.lua",
         serve_args=AUDIT_FULL,
-        prepare=lambda running: [gateway_key(running.port, "admitted")],
+        prepare=_admitted_key,
     ),
     Load(
         "sessions-1",
