@@ -304,6 +304,34 @@ def remaining(client: ContractClient, session: str | None = None) -> int:
     return int(response.get_json()["rate_limits"][SECOND_RULE]["remaining"])
 
 
+def test_a_redis_out_of_memory_is_a_503_that_says_so(redis_server: RedisServer) -> None:
+    """Past its maxmemory, with the noeviction policy, Redis refuses the
+    counting script: the check is a 503 that names the cause (reconnecting
+    would not help), and once Redis has room again checks are counted."""
+    import redis
+
+    client = in_process(redis_server)
+    admin = redis.Redis.from_url(redis_server.url)
+    policy = admin.config_get("maxmemory-policy")["maxmemory-policy"]
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", 1)  # below what Redis already uses
+    try:
+        body = {
+            "principal": {"type": "api_key", "value": BILLING_WORKER},
+            "resource": "/v1/invoices",
+            "method": "GET",
+        }
+        refused = client.post(CHECK, json=body, auth=None)
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"] == "1"
+        (problem,) = refused.get_json()["errors"]
+        assert problem["detail"].startswith("Redis is out of memory")
+    finally:
+        admin.config_set("maxmemory", 0)
+        admin.config_set("maxmemory-policy", policy)
+    assert remaining(client) == 19
+
+
 def test_two_states_on_one_redis_count_apart(redis_server: RedisServer) -> None:
     first, second = in_process(redis_server), in_process(redis_server)
     assert [remaining(first) for _ in range(3)] == [19, 18, 17]

@@ -79,18 +79,18 @@ class ApiError(Exception):
         return {"errors": [problem.as_entry(self.status) for problem in self.problems]}
 
 
-def unavailable(what: str) -> ApiError:
+def unavailable(what: str, condition: str = "cannot be reached") -> ApiError:
     """The 503 of a request that needs ``what`` (Redis, the database) while
-    it cannot be reached: nothing was changed, and ``Retry-After`` says
-    when to try again. The same words whatever is missing, so that the
-    contracts document one answer."""
+    it cannot be reached (``condition``: or what else keeps it from serving,
+    as the contracts' examples list): nothing was changed, and
+    ``Retry-After`` says when to try again."""
     seconds = UNAVAILABLE_RETRY_AFTER_S
     return ApiError(
         503,
         [
             Problem(
                 STANDARD_MESSAGES[503],
-                detail=f"{what} cannot be reached; nothing was changed. Try again in {seconds} s.",
+                detail=f"{what} {condition}; nothing was changed. Try again in {seconds} s.",
             )
         ],
         headers={"Retry-After": str(seconds)},

@@ -300,8 +300,8 @@ class Pipeline:
             return route, Outgoing.error(error)
         except Unavailable as gone:
             # Nothing of the request was committed; the next one reconnects.
-            logger.warning("503: %s cannot be reached: %s", gone.what, gone)
-            return route, Outgoing.error(unavailable(gone.what))
+            logger.warning("503: %s %s: %s", gone.what, gone.condition, gone)
+            return route, Outgoing.error(unavailable(gone.what, gone.condition))
         except Exception:
             logger.exception(
                 "unexpected error while serving %s %s",

@@ -116,9 +116,14 @@ class Unavailable(Exception):
     connects again. Nothing of the failed request was committed, so nothing
     acknowledged is lost."""
 
-    def __init__(self, what: str, reason: str = "") -> None:
+    def __init__(
+        self, what: str, reason: str = "", *, condition: str = "cannot be reached"
+    ) -> None:
+        """``condition`` is what the 503 says of ``what``: it cannot be
+        reached, unless it answered that it cannot serve (Redis out of memory)."""
         self.what = what
-        super().__init__(reason or f"{what} cannot be reached")
+        self.condition = condition
+        super().__init__(reason or f"{what} {condition}")
 
 
 class DatabaseUnavailable(Unavailable):

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     import redis
 
 REDIS = "Redis"
+# What a 503 says of a Redis that refuses writes for want of memory.
+OUT_OF_MEMORY = "is out of memory (its maxmemory)"
 # How much longer than its window a counter is kept (see the module's note).
 GRACE_MS = 60_000
 # A restored counter's life: the longest window (a calendar month of 31 days), and the grace.
@@ -176,6 +178,7 @@ class RedisCounters:
 
         self._client = client
         self._errors = (redis.RedisError, OSError)
+        self._out_of_memory = redis.exceptions.OutOfMemoryError
         self._namespace = namespace
         self._database = database
         self._generation_key = f"mockserver:{{{namespace}}}:gen"
@@ -189,11 +192,19 @@ class RedisCounters:
         the same Redis connections; its audit rows go to its own database."""
         return RedisCounters(self._client, f"{self._namespace}/{key}", store.database)
 
+    def _gone(self, error: BaseException) -> CountersUnavailable:
+        """The 503's exception for a failed command: Redis cannot be reached,
+        or it answered that it is out of memory (its ``maxmemory`` reached
+        under the ``noeviction`` policy), which no reconnecting cures."""
+        if isinstance(error, self._out_of_memory):
+            return CountersUnavailable(REDIS, str(error), condition=OUT_OF_MEMORY)
+        return CountersUnavailable(REDIS)
+
     def _call(self, script: Any, args: list[Any]) -> Any:
         try:
             return script(keys=[self._generation_key], args=args)
-        except self._errors:
-            raise CountersUnavailable(REDIS) from None
+        except self._errors as error:
+            raise self._gone(error) from None
 
     def take(self, tallies: list[Tally], then: Then | None = None) -> list[Outcome]:
         """See CounterStore.take. The counts are one script's; ``then`` runs
@@ -226,8 +237,8 @@ class RedisCounters:
     def clear(self) -> None:
         try:
             self._client.incr(self._generation_key)
-        except self._errors:
-            raise CountersUnavailable(REDIS) from None
+        except self._errors as error:
+            raise self._gone(error) from None
 
     def rows(self) -> list[CounterRow]:
         """Every counter of the current generation (read key by key: a check
@@ -240,8 +251,8 @@ class RedisCounters:
                 for key in keys:
                     pipe.hmget(key, "w", "n")
                 values = pipe.execute()
-        except self._errors:
-            raise CountersUnavailable(REDIS) from None
+        except self._errors as error:
+            raise self._gone(error) from None
         rows = [
             CounterRow(key.decode()[len(prefix) :], int(start), int(count))
             for key, (start, count) in zip(keys, values, strict=True)
