@@ -81,9 +81,9 @@ class ApiError(Exception):
 
 def unavailable(what: str, condition: str = "cannot be reached") -> ApiError:
     """The 503 of a request that needs ``what`` (Redis, the database) while
-    it cannot be reached (``condition``: or what else keeps it from serving,
-    as the contracts' examples list): nothing was changed, and
-    ``Retry-After`` says when to try again."""
+    it cannot serve: ``condition`` says why (it cannot be reached, or Redis
+    is out of memory; the contracts' examples list each). Nothing was
+    changed, and ``Retry-After`` says when to try again."""
     seconds = UNAVAILABLE_RETRY_AFTER_S
     return ApiError(
         503,

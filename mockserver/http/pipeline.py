@@ -288,14 +288,14 @@ class Pipeline:
             )
             context = self._contexts.context(session)
             try:
-                return route, self._in(context, tooling, route, incoming, path_params, admit)
+                return route, self._serve_in(context, tooling, route, incoming, path_params, admit)
             except SessionGone:
                 if session is None:
                     raise
                 # Dropped by another replica under this request, which went
                 # with its tables: served once more, as after the drop.
                 context = self._contexts.reopened(session, context)
-                return route, self._in(context, tooling, route, incoming, path_params, admit)
+                return route, self._serve_in(context, tooling, route, incoming, path_params, admit)
         except ApiError as error:
             return route, Outgoing.error(error)
         except Unavailable as gone:
@@ -310,7 +310,7 @@ class Pipeline:
             )
             return route, Outgoing.error(ApiError.single(500))
 
-    def _in(
+    def _serve_in(
         self,
         context: Context,
         tooling: bool,

@@ -52,22 +52,22 @@ _INSERT = (
     "INSERT INTO audit (app_slug, key_id, key_name, at_us, request_id, allowed,"
     " blocked_by_rule, path, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# Is a row at least ``size`` older than the one just added? Then the audit
-# holds one row too many. (The rowid, so one step down the table.)
-_OVER_SIZE = "SELECT 1 FROM audit WHERE seq <= ? LIMIT 1"
+# A batch is due when the oldest row is ``size`` older than the one just
+# added (the audit then holds one row too many). Both engines ask it of
+# min(seq), one step down the primary key: compared, not looked for (an
+# EXISTS of the rows past the size was planned by PostgreSQL as a scan of
+# the whole table, about 1.5 ms of its CPU a check at a few thousand rows).
+_OLDEST = "SELECT min(seq) FROM audit"
 # PostgreSQL: the row and the trim as one statement, whose answer nobody
 # waits for: in a pipelined transaction (postgres.py) it goes with the sync
-# that commits it. The oldest row is compared, not looked for (an EXISTS of
-# the rows past the size was planned as a scan of the whole table, which
-# cost a check about 1.5 ms of PostgreSQL's CPU at a few thousand rows):
-# min(seq) is one step down the primary key, and it names no column of the deleted
-# rows, so PostgreSQL decides it once, before scanning: the DELETE costs
-# nothing until a batch is due.
-# The DELETE does not see the row the INSERT adds, only older ones.
+# that commits it. The comparison names no column of the deleted rows, so
+# PostgreSQL decides it once, before scanning: the DELETE costs nothing
+# until a batch is due. The DELETE does not see the row the INSERT adds,
+# only older ones.
 _INSERT_AND_TRIM = (
     f"WITH added AS ({_INSERT} RETURNING seq)"
     " DELETE FROM audit WHERE seq <= (SELECT seq FROM added) - ?"
-    " AND (SELECT min(seq) FROM audit) <= (SELECT seq FROM added) - ?"
+    f" AND ({_OLDEST}) <= (SELECT seq FROM added) - ?"
 )
 PERMISSION_DENIED = "permission_denied"
 DAY_US = 86_400_000_000
@@ -135,7 +135,7 @@ class AuditLog:
             return
         # RETURNING, not lastrowid: the same on both engines (database.py).
         (seq,) = db.execute(_INSERT + " RETURNING seq", _values(row, at_us)).fetchone()
-        if seq > self.size and db.execute(_OVER_SIZE, (seq - self.size,)).fetchone():
+        if seq > self.size and db.execute(_OLDEST).fetchone()[0] <= seq - self.size:
             db.execute("DELETE FROM audit WHERE seq <= ?", (seq - self._kept,))
 
     def write_many(self, rows: Iterable[tuple[AuditRow, int]]) -> None:
