@@ -11,7 +11,7 @@ import pytest
 from postgres_support import PostgresServer
 
 from mockserver.state.counters import Outcome, Tally
-from mockserver.state.database import SharedSqlite
+from mockserver.state.database import DatabaseUnavailable, SharedSqlite
 from mockserver.state.schema import TABLES
 from mockserver.state.store import SlugTaken, Store, StoreError
 
@@ -391,42 +391,46 @@ def _open_store(url: str, start: Any, errors: Any) -> None:
         errors.put(repr(error))
 
 
-def test_a_transaction_without_the_writers_lock_on_postgresql_is_whole_or_nothing(
-    postgres: PostgresServer,
+@pytest.mark.parametrize("rules", [1, 2])
+def test_a_check_whose_audit_row_fails_on_postgresql_takes_its_counts_back(
+    postgres: PostgresServer, caplog: pytest.LogCaptureFixture, rules: int
 ) -> None:
-    """Such a transaction (a check's counting and its audit row) runs in
-    pipeline mode, its statements sent when an answer is needed: a failure
-    at any point still leaves nothing, and a constraint's error is the state's."""
+    """On PostgreSQL a check's counts commit before its audit row, which is a
+    statement of its own: when the audit row fails (an error, a constraint,
+    the connection lost under it) the error is raised and the counts are
+    taken back, and psycopg logs nothing beside it."""
     store = Store(postgres.new_database())
-    tallies = [Tally("a", 0, 5), Tally("b", 0, 5)]
+    tallies = [Tally(name, 0, 5) for name in "ab"[:rules]]
     try:
         with store.database.transaction() as db:
             db.execute("CREATE TABLE seen (n INTEGER PRIMARY KEY)")
+            db.execute("INSERT INTO seen VALUES (1)")
 
         def broken(db: Any, outcomes: list[Outcome]) -> None:
-            db.execute("INSERT INTO seen VALUES (1)")  # queued, never read
             raise RuntimeError("the audit row could not be written")
 
-        with pytest.raises(RuntimeError):
-            store.counters.take(tallies, broken)
-        assert store.counters.rows() == []
-
         def duplicate(db: Any, outcomes: list[Outcome]) -> None:
-            db.execute("INSERT INTO seen VALUES (2)")
-            db.execute("INSERT INTO seen VALUES (2)")
+            db.execute("INSERT INTO seen VALUES (1)")
 
-        with pytest.raises(sqlite3.IntegrityError):
-            store.counters.take(tallies, duplicate)
-        assert store.counters.rows() == []
+        def lost(db: Any, outcomes: list[Outcome]) -> None:
+            db.execute("SELECT pg_terminate_backend(pg_backend_pid())")  # lost under it
+
+        with caplog.at_level("WARNING", logger="psycopg"):
+            with pytest.raises(RuntimeError):
+                store.counters.take(tallies, broken)
+            with pytest.raises(sqlite3.IntegrityError):
+                store.counters.take(tallies, duplicate)
+            with pytest.raises(DatabaseUnavailable):
+                store.counters.take(tallies, lost)
+        assert [record.getMessage() for record in caplog.records] == []
+        assert [row.count for row in store.counters.rows()] == [0] * rules
 
         def counted(db: Any, outcomes: list[Outcome]) -> None:
-            assert db.execute("INSERT INTO seen VALUES (3), (4)").rowcount == 2
-            assert [n for (n,) in db.execute("SELECT n FROM seen ORDER BY n")] == [3, 4]
+            db.execute("INSERT INTO seen VALUES (3)")
 
-        assert store.counters.take(tallies, counted) == [Outcome(True, 1), Outcome(True, 1)]
-        assert [row.count for row in store.counters.rows()] == [1, 1]
+        assert store.counters.take(tallies, counted) == [Outcome(True, 1)] * rules
         seen = store.database.connection().execute("SELECT n FROM seen ORDER BY n").fetchall()
-        assert seen == [(3,), (4,)]
+        assert seen == [(1,), (3,)]
     finally:
         store.close()
 
@@ -434,9 +438,9 @@ def test_a_transaction_without_the_writers_lock_on_postgresql_is_whole_or_nothin
 def test_a_transaction_on_a_connection_the_postgresql_server_closed_is_served(
     postgres: PostgresServer,
 ) -> None:
-    """A pipelined transaction sends its BEGIN with its first statement;
-    when the thread's connection was closed by the server meanwhile (a
-    restart), it begins on a new connection instead of failing."""
+    """When the thread's connection was closed by the server since its last
+    use (a restart), a check's counting runs on a new connection instead of
+    failing."""
     store = Store(postgres.new_database())
     try:
         assert store.counters.take([Tally("a", 0, 5)]) == [Outcome(True, 1)]
@@ -448,40 +452,5 @@ def test_a_transaction_on_a_connection_the_postgresql_server_closed_is_served(
             time.sleep(0.02)
         time.sleep(0.05)
         assert store.counters.take([Tally("a", 0, 5)]) == [Outcome(True, 2)]
-    finally:
-        store.close()
-
-
-def test_a_pipelined_transaction_that_fails_is_ended_without_psycopgs_warning(
-    postgres: PostgresServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A check's pipelined transaction whose block raises, on an error the
-    block read (the pipeline aborted) or on a server lost meanwhile, leaves
-    nothing and raises that error; psycopg's failure to end the pipeline
-    after it ("error ignored terminating Pipeline") is not logged beside it."""
-    store = Store(postgres.new_database())
-    tallies = [Tally("a", 0, 5)]
-    try:
-        with store.database.transaction() as db:
-            db.execute("CREATE TABLE seen (n INTEGER PRIMARY KEY)")
-
-        def duplicate(db: Any, outcomes: list[Outcome]) -> None:
-            db.execute("INSERT INTO seen VALUES (1)")
-            db.execute("INSERT INTO seen VALUES (1)").rowcount  # noqa: B018 (waits for it)
-
-        def lost(db: Any, outcomes: list[Outcome]) -> None:
-            db.execute("INSERT INTO seen VALUES (2)")
-            (pid,) = db.execute("SELECT pg_backend_pid()").fetchone()
-            postgres.sql(f"SELECT pg_terminate_backend({pid})")
-            raise RuntimeError("the audit row could not be written")
-
-        with caplog.at_level("WARNING", logger="psycopg"):
-            with pytest.raises(sqlite3.IntegrityError):
-                store.counters.take(tallies, duplicate)
-            with pytest.raises(RuntimeError):
-                store.counters.take(tallies, lost)
-        assert [record.getMessage() for record in caplog.records] == []
-        assert store.counters.rows() == []
-        assert store.database.connection().execute("SELECT n FROM seen").fetchall() == []
     finally:
         store.close()

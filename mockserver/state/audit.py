@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockserver.contract.jsontext import to_json
-from mockserver.state.database import Connection, Database, is_postgres
+from mockserver.state.database import Connection, Database, write_alone
 
 AuditRow = dict[str, Any]
 
@@ -58,12 +58,11 @@ _INSERT = (
 # EXISTS of the rows past the size was planned by PostgreSQL as a scan of
 # the whole table, about 1.5 ms of its CPU a check at a few thousand rows).
 _OLDEST = "SELECT min(seq) FROM audit"
-# PostgreSQL: the row and the trim as one statement, whose answer nobody
-# waits for: in a pipelined transaction (postgres.py) it goes with the sync
-# that commits it. The comparison names no column of the deleted rows, so
-# PostgreSQL decides it once, before scanning: the DELETE costs nothing
-# until a batch is due. The DELETE does not see the row the INSERT adds,
-# only older ones.
+# PostgreSQL: the row and the trim as one statement, its own transaction
+# (Database.statement_writes): atomic with no BEGIN or COMMIT. The
+# comparison names no column of the deleted rows, so PostgreSQL decides it
+# once, before scanning: the DELETE costs nothing until a batch is due.
+# The DELETE does not see the row the INSERT adds, only older ones.
 _INSERT_AND_TRIM = (
     f"WITH added AS ({_INSERT} RETURNING seq)"
     " DELETE FROM audit WHERE seq <= (SELECT seq FROM added) - ?"
@@ -119,7 +118,7 @@ class AuditLog:
         self.size = size
         # The newest row a trim keeps, counted back from the row just added.
         self._kept = size - trim_batch(size) + 1
-        self._one_statement = is_postgres(getattr(database, "path", None))
+        self._one_statement = database.statement_writes
         self._db.connection().executescript(_TABLES)
 
     # --- writing ---------------------------------------------------------------
@@ -137,6 +136,11 @@ class AuditLog:
         (seq,) = db.execute(_INSERT + " RETURNING seq", _values(row, at_us)).fetchone()
         if seq > self.size and db.execute(_OLDEST).fetchone()[0] <= seq - self.size:
             db.execute("DELETE FROM audit WHERE seq <= ?", (seq - self._kept,))
+
+    def add(self, row: AuditRow, at_us: int) -> None:
+        """Add ``row`` in a write of its own (a check that counted nothing)."""
+        with write_alone(self._db) as db:
+            self.write(db, row, at_us)
 
     def write_many(self, rows: Iterable[tuple[AuditRow, int]]) -> None:
         """Add rows in a transaction of their own (the demo history)."""

@@ -76,6 +76,12 @@ class Database(Protocol):
     """What the state modules need of an engine (SharedSqlite, postgres.SharedPostgres)."""
 
     local: threading.local
+    # Whether a write is best made of single statements, each its own
+    # transaction (write_lock): on PostgreSQL a transaction costs a round
+    # trip a statement and holds its row locks across them. SQLite's
+    # writers take turns on one lock anyway, and a transaction of a few
+    # statements costs less than as many commits.
+    statement_writes: bool
 
     def connection(self) -> Connection: ...
 
@@ -144,6 +150,16 @@ class SessionGone(Unavailable):
 
     def __init__(self, schema: str) -> None:
         super().__init__(POSTGRESQL, f"the tables of {schema} were dropped")
+
+
+def write_alone(database: Database) -> AbstractContextManager[Connection]:
+    """Where a write runs that is one statement on the engines whose writes
+    are best single statements (an audit row: audit.py): by itself there,
+    in a transaction elsewhere, where it may take a few. Not exclusive: the
+    write reads nothing that another writer changes."""
+    if database.statement_writes:
+        return database.write_lock()
+    return database.transaction(exclusive=False)
 
 
 def violates(error: Exception, table: str, column: str) -> bool:
@@ -358,6 +374,8 @@ class _WriteTransaction:
 
 
 class SharedSqlite:
+    statement_writes = False  # see Database
+
     def __init__(self, path: Path | None, *, durable: bool = True) -> None:
         """Open ``path``, or a temporary file removed by :meth:`close` when None.
 

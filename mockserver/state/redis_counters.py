@@ -44,7 +44,7 @@ from mockserver.state.counters import (
     Tally,
     Then,
 )
-from mockserver.state.database import Database
+from mockserver.state.database import Database, write_alone
 
 if TYPE_CHECKING:
     import redis
@@ -217,11 +217,11 @@ class RedisCounters:
         outcomes = [Outcome(bool(reply[i]), int(reply[i + 1])) for i in range(1, len(reply), 2)]
         if then is not None:
             try:
-                # Not exclusive, as in the state's counters (counters.py): the
+                # By itself, as after the state's counters (counters.py): the
                 # audit row is an insert (and a trim of the oldest rows) that
                 # reads nothing another writer changes, so checks need not
                 # take turns on the writers' lock across replicas for it.
-                with self._database.transaction(exclusive=False) as db:
+                with write_alone(self._database) as db:
                     then(db, outcomes)
             except BaseException:
                 counted: list[Any] = [self._prefix, generation]
