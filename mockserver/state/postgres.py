@@ -106,8 +106,21 @@ def numbered(sql: str) -> str:
     return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
-# The parameter types the prepared path sends as text (see PostgresConnection._prepared).
-_AS_TEXT = (str, int, type(None))
+def _as_text(parameters: Any) -> list[bytes | None] | None:
+    """The parameters as the prepared path sends them (PostgresConnection._prepared),
+    or None when one is not a string, an integer or None."""
+    values: list[bytes | None] = []
+    for value in parameters:
+        kind = type(value)
+        if kind is str:
+            values.append(value.encode())
+        elif kind is int:
+            values.append(str(value).encode())
+        elif value is None:
+            values.append(None)
+        else:
+            return None
+    return values
 
 
 class _Answer:
@@ -141,9 +154,10 @@ class PostgresConnection:
         self._loader = Transformer(raw)
 
     def execute(self, sql: str, parameters: Any = ()) -> Any:
-        if self.raw.closed:  # dropped since the caller took it: the thread's new one
+        pgconn = self.raw.pgconn  # its state read directly: psycopg's properties cost more
+        if pgconn.status == ConnStatus.BAD:  # dropped since the caller took it
             return self._database.connection().execute(sql, parameters)
-        if self.raw.info.transaction_status == IDLE:
+        if pgconn.transaction_status == IDLE:
             # Outside a transaction: a read, or a write of one statement
             # (write_lock). Tried again on a new connection only when the
             # thread's old one is found broken, which a restarted server
@@ -154,12 +168,13 @@ class PostgresConnection:
 
     def run(self, sql: str, parameters: Any) -> Any:
         """The statement, prepared when it can be, else through psycopg's cursor."""
-        if all(type(value) in _AS_TEXT for value in parameters):
+        values = _as_text(parameters)
+        if values is not None:
             name = self._statements.get(sql, b"")
             if name == b"":
                 name = self._prepare(sql)
             if name is not None:
-                return self._prepared(name, parameters)
+                return self._prepared(name, values)
         return self.raw.execute(translate(sql), _adapted(parameters))
 
     def _prepare(self, sql: str) -> bytes | None:
@@ -173,17 +188,13 @@ class PostgresConnection:
         self._statements[sql] = name
         return name
 
-    def _prepared(self, name: bytes, parameters: Any) -> _Answer:
+    def _prepared(self, name: bytes, values: list[bytes | None]) -> _Answer:
         """The prepared statement run through libpq itself (psycopg's
         ``pgconn``), its parameters sent as text and its rows loaded by
         psycopg's own loaders: psycopg's cursor, its prepared-statement
         cache and its query conversion took 57 to 67 us of this process's
         CPU for a counter's upsert, this path 20 (scratch runs of 4,000 on
-        the quiet 2-core machine), and a check runs three statements."""
-        values = [
-            None if value is None else (value if type(value) is str else str(value)).encode()
-            for value in parameters
-        ]
+        the quiet 2-core machine), and a check runs four."""
         answer = self.raw.pgconn.exec_prepared(name, values)
         status = answer.status
         if status == ExecStatus.TUPLES_OK:
@@ -223,6 +234,33 @@ class PostgresConnection:
                 db.raw.execute(statement)
 
 
+class _Reported:
+    """SharedPostgres.reported's block (a class: every statement runs in one,
+    and a generator-based context manager costs several times as much)."""
+
+    __slots__ = ("_database",)
+
+    def __init__(self, database: "SharedPostgres") -> None:
+        self._database = database
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: Any, trace: Any) -> None:
+        if error is None:
+            return
+        if isinstance(error, (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName)):
+            schema = self._database.schema
+            if schema is not None:
+                raise SessionGone(schema) from error
+        elif isinstance(error, psycopg.errors.IntegrityError):
+            constraint = getattr(error.diag, "constraint_name", None) or ""
+            raise IntegrityError(f"{constraint}: {error}") from error
+        elif isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
+            self._database.drop_connection()
+            raise DatabaseUnavailable(str(error).strip() or type(error).__name__) from error
+
+
 class SharedPostgres:
     """One PostgreSQL database shared by every thread, process and replica."""
 
@@ -244,6 +282,7 @@ class SharedPostgres:
         )
         self.schema: str | None = found.group(1) if found else None
         self._lock = WRITERS_LOCK + (zlib.crc32(self.schema.encode()) if self.schema else 0)
+        self._reported = _Reported(self)
 
     def make_session_schema(self) -> None:
         """Make the session's schema, in the caller's transaction (before its tables)."""
@@ -270,8 +309,7 @@ class SharedPostgres:
             local.connection, local.pid = connection, os.getpid()
         return connection
 
-    @contextmanager
-    def reported(self) -> Iterator[None]:
+    def reported(self) -> "_Reported":
         """psycopg's errors as the state's: a constraint's as IntegrityError
         (a subclass of sqlite3's, which the state catches), a lost server's
         as DatabaseUnavailable, after dropping the broken connection, and
@@ -279,20 +317,10 @@ class SharedPostgres:
         as SessionGone: another replica or worker dropped the session. The
         default schema's tables are made before anything is served: one
         missing there is a bug, and stays psycopg's error."""
-        try:
-            yield
-        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName) as error:
-            if self.schema is None:
-                raise
-            raise SessionGone(self.schema) from error
-        except psycopg.errors.IntegrityError as error:
-            constraint = getattr(error.diag, "constraint_name", None) or ""
-            raise IntegrityError(f"{constraint}: {error}") from error
-        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-            self._drop()
-            raise DatabaseUnavailable(str(error).strip() or type(error).__name__) from error
+        return self._reported
 
-    def _drop(self) -> None:
+    def drop_connection(self) -> None:
+        """Forget this thread's connection (broken): the next use opens a new one."""
         connection = getattr(self.local, "connection", None)
         self.local.connection = None
         if connection is not None:
@@ -422,4 +450,4 @@ class SharedPostgres:
         return {str(row[0]) for row in rows}
 
     def close(self) -> None:
-        self._drop()
+        self.drop_connection()
