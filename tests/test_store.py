@@ -454,3 +454,22 @@ def test_a_transaction_on_a_connection_the_postgresql_server_closed_is_served(
         assert store.counters.take([Tally("a", 0, 5)]) == [Outcome(True, 2)]
     finally:
         store.close()
+
+
+def test_a_postgresql_connection_prepares_a_bounded_number_of_statements(
+    postgres: PostgresServer,
+) -> None:
+    """Statements built on the fly (one per filter, say) are prepared only
+    up to a bound per connection, so the server's memory for them stays
+    bounded; past it they still run, with the same answers."""
+    from mockserver.state.postgres import MAX_PREPARED
+
+    store = Store(postgres.new_database())
+    try:
+        db = store.database.connection()
+        for n in range(MAX_PREPARED + 20):
+            assert db.execute(f"SELECT ? + {n}", (1,)).fetchone() == (n + 1,)
+        (held,) = db.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+        assert held == MAX_PREPARED
+    finally:
+        store.close()

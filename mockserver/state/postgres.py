@@ -47,7 +47,7 @@ import psycopg
 import psycopg.conninfo
 import psycopg.errors
 from psycopg.adapt import Transformer
-from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
+from psycopg.pq import ConnStatus, DiagnosticField, ExecStatus, TransactionStatus
 
 from mockserver.state.database import (
     VERSION_KEY,
@@ -60,6 +60,10 @@ from mockserver.state.database import (
 # The advisory lock every writer holds for its transaction (any constant
 # number: it names the lock; this one spells "mocksrv" in ASCII).
 WRITERS_LOCK = 0x6D6F636B737276
+# Statements a connection prepares at most (PostgresConnection._prepare).
+MAX_PREPARED = 256
+# "could not determine data type of parameter": left to psycopg's cursor.
+INDETERMINATE_DATATYPE = b"42P18"
 # Seconds to wait for a connection before a request is answered 503.
 CONNECT_TIMEOUT = 3
 IDLE = TransactionStatus.IDLE
@@ -179,12 +183,19 @@ class PostgresConnection:
 
     def _prepare(self, sql: str) -> bytes | None:
         """Prepare the statement on this connection, its parameters' types
-        left for PostgreSQL to infer; None when it cannot infer them."""
-        name = f"ms{len(self._statements)}".encode()
-        answer = self.raw.pgconn.prepare(name, numbered(sql).encode())
+        left for PostgreSQL to infer. None, for psycopg's cursor to run it,
+        when PostgreSQL cannot infer them, and once this connection holds
+        :data:`MAX_PREPARED` (statements built on the fly may be many).
+        Any other error is the statement's, raised as running it would."""
+        if len(self._statements) >= MAX_PREPARED:
+            return None
+        name: bytes | None = f"ms{len(self._statements)}".encode()
+        answer = self.raw.pgconn.prepare(name, numbered(sql).encode())  # type: ignore[arg-type]
         if answer.status != ExecStatus.COMMAND_OK:
-            self._raise(answer)  # a lost connection, or
-            name = None  # (say) a parameter whose type nothing tells
+            self._raise(answer)
+            if answer.error_field(DiagnosticField.SQLSTATE) != INDETERMINATE_DATATYPE:
+                raise psycopg.errors.error_from_result(answer, encoding=self.raw.info.encoding)
+            name = None
         self._statements[sql] = name
         return name
 
