@@ -38,8 +38,7 @@ AUDIT_OFF = ("--audit-size", "0")
 # A server's audit starts with its demo history (1,750 rows) and is never full
 # within a load at the default size (100,000): this one is full by the end
 # of the warm-up (at 1,100 checks a second or more), as a long-running
-# server's is, so that it shows what dropping
-# the oldest rows costs a check.
+# server's is, so that it shows what dropping the oldest rows costs a check.
 AUDIT_FULL = ("--audit-size", "5000")
 
 

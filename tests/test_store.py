@@ -435,7 +435,7 @@ def test_a_check_whose_audit_row_fails_on_postgresql_takes_its_counts_back(
         store.close()
 
 
-def test_a_transaction_on_a_connection_the_postgresql_server_closed_is_served(
+def test_a_count_on_a_connection_the_postgresql_server_closed_is_served(
     postgres: PostgresServer,
 ) -> None:
     """When the thread's connection was closed by the server since its last

@@ -192,14 +192,9 @@ class Counters:
         with self._db.write_lock() if one else self._db.transaction(exclusive=False) as db:
             outcomes = _count(db, tallies)
         if then is not None:
-            try:
-                with write_alone(self._db) as db:
-                    then(db, outcomes)
-            except BaseException:
-                # A database lost meanwhile keeps the counts: the write's own error says more.
-                with contextlib.suppress(Unavailable):
-                    self._give_back(tallies, outcomes)
-                raise
+            record_or_give_back(
+                self._db, then, outcomes, lambda: self._give_back(tallies, outcomes)
+            )
         return outcomes
 
     def _give_back(self, tallies: list[Tally], outcomes: list[Outcome]) -> None:
@@ -229,6 +224,28 @@ class Counters:
 
     def for_session(self, key: str, store: StateWithCounters) -> CounterStore:
         return store.counters  # the session's own database
+
+
+def record_or_give_back(
+    database: Database,
+    then: Then,
+    outcomes: list[Outcome],
+    give_back: Callable[[], None],
+) -> None:
+    """``then`` (the check's audit row) after counts already committed, in a
+    write of its own (write_alone): the audit row is an insert, and a trim
+    of the oldest rows, that reads nothing another writer changes, so checks
+    need not take turns on the writers' lock across replicas for it. When
+    it fails, ``give_back`` uncounts them and its error is raised; a
+    counters' store lost meanwhile keeps the counts (the write's own error
+    says more). For the state's counters on PostgreSQL and for Redis's."""
+    try:
+        with write_alone(database) as db:
+            then(db, outcomes)
+    except BaseException:
+        with contextlib.suppress(Unavailable):
+            give_back()
+        raise
 
 
 def _count(db: Connection, tallies: list[Tally]) -> list[Outcome]:

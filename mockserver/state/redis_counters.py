@@ -32,7 +32,6 @@ that nothing stays counted. When Redis cannot be reached, the script has
 not run: CountersUnavailable, and nothing was counted.
 """
 
-import contextlib
 import os
 import threading
 from typing import TYPE_CHECKING, Any
@@ -45,8 +44,9 @@ from mockserver.state.counters import (
     StateWithCounters,
     Tally,
     Then,
+    record_or_give_back,
 )
-from mockserver.state.database import Database, write_alone
+from mockserver.state.database import Database
 
 if TYPE_CHECKING:
     import redis
@@ -269,23 +269,20 @@ class RedisCounters:
         generation = reply[0]
         outcomes = [Outcome(bool(reply[i]), int(reply[i + 1])) for i in range(1, len(reply), 2)]
         if then is not None:
-            try:
-                # By itself, as after the state's counters (counters.py): the
-                # audit row is an insert (and a trim of the oldest rows) that
-                # reads nothing another writer changes, so checks need not
-                # take turns on the writers' lock across replicas for it.
-                with write_alone(self._database) as db:
-                    then(db, outcomes)
-            except BaseException:
-                counted: list[Any] = [self._prefix, generation]
-                for tally, outcome in zip(tallies, outcomes, strict=True):
-                    if outcome.admitted:
-                        counted += [tally.name, tally.window_start]
-                # Redis lost meanwhile keeps the counts: the write's own error says more.
-                with contextlib.suppress(CountersUnavailable):
-                    self._call(self._undo, counted)
-                raise
+
+            def give_back() -> None:
+                self._give_back(tallies, outcomes, generation)
+
+            record_or_give_back(self._database, then, outcomes, give_back)
         return outcomes
+
+    def _give_back(self, tallies: list[Tally], outcomes: list[Outcome], generation: Any) -> None:
+        """Uncount what ``take`` counted in ``generation`` (its ``then`` failed)."""
+        counted: list[Any] = [self._prefix, generation]
+        for tally, outcome in zip(tallies, outcomes, strict=True):
+            if outcome.admitted:
+                counted += [tally.name, tally.window_start]
+        self._call(self._undo, counted)
 
     def clear(self) -> None:
         try:
