@@ -307,7 +307,8 @@ def remaining(client: ContractClient, session: str | None = None) -> int:
 def test_a_redis_out_of_memory_is_a_503_that_says_so(redis_server: RedisServer) -> None:
     """Past its maxmemory, with the noeviction policy, Redis refuses the
     counting script: the check is a 503 that names the cause (reconnecting
-    would not help), and once Redis has room again checks are counted."""
+    would not help), health names Redis as missing (it still answers a
+    PING), and once Redis has room again checks are counted and health is ok."""
     import redis
 
     client = in_process(redis_server)
@@ -326,10 +327,14 @@ def test_a_redis_out_of_memory_is_a_503_that_says_so(redis_server: RedisServer) 
         assert refused.headers["Retry-After"] == "1"
         (problem,) = refused.get_json()["errors"]
         assert problem["detail"].startswith("Redis is out of memory")
+        assert admin.ping()
+        health = client.get("/__admin/health")
+        assert (health.status_code, health.get_json()["missing"]) == (503, ["Redis"])
     finally:
         admin.config_set("maxmemory", 0)
         admin.config_set("maxmemory-policy", policy)
     assert remaining(client) == 19
+    assert client.get("/__admin/health").status_code == 200
 
 
 def test_two_states_on_one_redis_count_apart(redis_server: RedisServer) -> None:

@@ -10,6 +10,7 @@ script's keys share a cluster slot:
 
 - ``mockserver:{NS}:gen``: the generation, a number a reset or a restored
   snapshot moves on, at once for every server;
+- ``mockserver:{NS}:probe``: written by the health check, gone a second later;
 - ``mockserver:{NS}:g<gen>:<counter name>``: a hash of ``w`` (the start of
   the counter's window, ms) and ``n`` (the count in it), which expires its
   window's length plus a minute after its last count, so never before its
@@ -58,6 +59,8 @@ OUT_OF_MEMORY = "is out of memory (its maxmemory)"
 GRACE_MS = 60_000
 # A restored counter's life: the longest window (a calendar month of 31 days), and the grace.
 RESTORED_TTL_MS = 31 * 86_400_000 + GRACE_MS
+# How long the health probe's key lives (unreachable_because).
+PROBE_TTL_MS = 1_000
 # A Redis that does not answer within these is taken as gone (a 503 at once,
 # not a request that hangs).
 CONNECT_TIMEOUT_S = 1.0
@@ -236,6 +239,7 @@ class RedisCounters:
         self._database = database
         self._generation_key = f"mockserver:{{{namespace}}}:gen"
         self._prefix = f"mockserver:{{{namespace}}}:g"
+        self._probe_key = f"mockserver:{{{namespace}}}:probe"
         self._take = client.register_script(_TAKE)
         self._undo = client.register_script(_UNDO)
         self._replace = client.register_script(_REPLACE)
@@ -320,9 +324,12 @@ class RedisCounters:
         return [] if self.unreachable_because() is None else [REDIS]
 
     def unreachable_because(self) -> str | None:
-        """Why Redis does not answer a PING (None: it does), in redis-py's words."""
+        """Why Redis cannot count now (None: it can), in redis-py's words.
+        Asked with a write of a key that expires at once, not a PING: a Redis
+        past its maxmemory answers PING but refuses the counting script, so
+        a probe that pinged called ready a server whose every check was a 503."""
         try:
-            self._client.ping()
+            self._client.set(self._probe_key, 1, px=PROBE_TTL_MS)
         except self._errors as error:
             return str(error) or type(error).__name__
         return None
