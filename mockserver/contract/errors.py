@@ -79,18 +79,27 @@ class ApiError(Exception):
         return {"errors": [problem.as_entry(self.status) for problem in self.problems]}
 
 
-def unavailable(what: str, condition: str = "cannot be reached") -> ApiError:
+def unavailable(
+    what: str, condition: str = "cannot be reached", *, maybe_done: bool = False
+) -> ApiError:
     """The 503 of a request that needs ``what`` (Redis, the database) while
     it cannot serve: ``condition`` says why (it cannot be reached, or Redis
     is out of memory; the contracts' examples list each). Nothing was
-    changed, and ``Retry-After`` says when to try again."""
+    changed, unless ``maybe_done`` (the database was lost between a write
+    and its answer): then the client is told to look before writing again.
+    ``Retry-After`` says when to try again."""
     seconds = UNAVAILABLE_RETRY_AFTER_S
+    outcome = (
+        "it may have been done: look before writing again."
+        if maybe_done
+        else "nothing was changed."
+    )
     return ApiError(
         503,
         [
             Problem(
                 STANDARD_MESSAGES[503],
-                detail=f"{what} {condition}; nothing was changed. Try again in {seconds} s.",
+                detail=f"{what} {condition}; {outcome} Try again in {seconds} s.",
             )
         ],
         headers={"Retry-After": str(seconds)},

@@ -299,9 +299,12 @@ class Pipeline:
         except ApiError as error:
             return route, Outgoing.error(error)
         except Unavailable as gone:
-            # Nothing of the request was committed; the next one reconnects.
+            # Nothing of the request was committed (unless it says it may
+            # have been); the next one reconnects.
             logger.warning("503: %s %s: %s", gone.what, gone.condition, gone)
-            return route, Outgoing.error(unavailable(gone.what, gone.condition))
+            return route, Outgoing.error(
+                unavailable(gone.what, gone.condition, maybe_done=gone.maybe_done)
+            )
         except Exception:
             logger.exception(
                 "unexpected error while serving %s %s",

@@ -113,6 +113,8 @@ class IntegrityError(sqlite3.IntegrityError):
 
 # What /__admin/health and a 503 name as missing.
 POSTGRESQL = "PostgreSQL"
+# What a 503 says of the database lost between a write and its answer.
+LOST_DURING_A_WRITE = "was lost during the write"
 
 
 class Unavailable(Exception):
@@ -120,24 +122,33 @@ class Unavailable(Exception):
     counters' Redis) cannot be reached: the request is answered 503 with
     Retry-After (contract/errors.py's ``unavailable``), and the next one
     connects again. Nothing of the failed request was committed, so nothing
-    acknowledged is lost."""
+    acknowledged is lost; unless ``maybe_done``: the connection was lost
+    after a write was sent and before its answer came (a statement of its
+    own, or a COMMIT), so it may have been done, and the 503 says so."""
 
     def __init__(
-        self, what: str, reason: str = "", *, condition: str = "cannot be reached"
+        self,
+        what: str,
+        reason: str = "",
+        *,
+        condition: str = "cannot be reached",
+        maybe_done: bool = False,
     ) -> None:
         """``condition`` is what the 503 says of ``what``: it cannot be
         reached, unless it answered that it cannot serve (Redis out of memory)."""
         self.what = what
         self.condition = condition
+        self.maybe_done = maybe_done
         super().__init__(reason or f"{what} {condition}")
 
 
 class DatabaseUnavailable(Unavailable):
     """The database server cannot be reached (refused, restarting, lost the
-    connection)."""
+    connection); ``maybe_done`` when it was lost during a write (see Unavailable)."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(POSTGRESQL, reason)
+    def __init__(self, reason: str, *, maybe_done: bool = False) -> None:
+        condition = LOST_DURING_A_WRITE if maybe_done else "cannot be reached"
+        super().__init__(POSTGRESQL, reason, condition=condition, maybe_done=maybe_done)
 
 
 class SessionGone(Unavailable):

@@ -36,6 +36,7 @@ modules run unchanged on it:
 import os
 import re
 import secrets
+import select
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -156,6 +157,15 @@ class PostgresConnection:
         # could not be, and goes psycopg's way); see _prepared.
         self._statements: dict[str, bytes | None] = {}
         self._loader = Transformer(raw)
+        self._incoming = select.poll()
+        self._incoming.register(raw.pgconn.socket, select.POLLIN)
+
+    def spoken(self) -> bool:
+        """Whether the server sent this idle connection anything since its
+        last answer: what a server that ends a connection does (a restart, an
+        idle timeout, pg_terminate_backend: its message, then the close).
+        One poll of the socket, about a microsecond."""
+        return bool(self._incoming.poll(0))
 
     def execute(self, sql: str, parameters: Any = ()) -> Any:
         pgconn = self.raw.pgconn  # its state read directly: psycopg's properties cost more
@@ -163,10 +173,10 @@ class PostgresConnection:
             return self._database.connection().execute(sql, parameters)
         if pgconn.transaction_status == IDLE:
             # Outside a transaction: a read, or a write of one statement
-            # (write_lock). Tried again on a new connection only when the
-            # thread's old one is found broken, which a restarted server
-            # leaves behind: the statement never reached a server then.
-            return self._database.retried(lambda db: db.run(sql, parameters), self)
+            # (write_lock), which retried never sends twice.
+            return self._database.retried(
+                lambda db: db.run(sql, parameters), self, writes=not sql.startswith("SELECT")
+            )
         with self._database.reported():
             return self.run(sql, parameters)
 
@@ -339,15 +349,36 @@ class SharedPostgres:
                 connection.raw.close()
 
     def retried(
-        self, step: Callable[[PostgresConnection], T], db: PostgresConnection | None = None
+        self,
+        step: Callable[[PostgresConnection], T],
+        db: PostgresConnection | None = None,
+        *,
+        writes: bool = False,
     ) -> T:
-        """``step`` on this thread's connection; when that connection was
-        already open and turns out broken (the server restarted since its
-        last use), once more on a new one, so that the first request after a
-        recovery is served instead of answered 503. Only steps that changed
-        nothing if they failed come here (a BEGIN, a read)."""
+        """``step`` on this thread's connection, so that the first request
+        after the server came back (a restart) is served, not answered 503.
+
+        A read or a BEGIN whose connection was already open and turns out
+        broken runs once more, on a new connection. A write (``writes``: a
+        statement that is its own transaction) is never sent twice: lost
+        after it was sent, it may have been done (the server committed it,
+        its answer did not arrive), and sent again a create would answer
+        409 for its own app and a count would count twice. So it goes on a
+        new connection before it is sent when the server has spoken to the
+        idle one (PostgresConnection.spoken: a server that ended it), and a
+        connection lost after it was sent is DatabaseUnavailable with
+        ``maybe_done``: a 503 that says so."""
         reused = db is not None or getattr(self.local, "connection", None) is not None
         connection = db or self.connection()
+        if writes:
+            if reused and connection.spoken():
+                self.drop_connection()
+                connection = self.connection()
+            try:
+                with self.reported():
+                    return step(connection)
+            except DatabaseUnavailable as lost:
+                raise DatabaseUnavailable(str(lost), maybe_done=True) from lost
         try:
             with self.reported():
                 return step(connection)
@@ -370,7 +401,12 @@ class SharedPostgres:
         return self.retried(begin)
 
     @contextmanager
-    def _in_transaction(self, db: PostgresConnection) -> Iterator[PostgresConnection]:
+    def _in_transaction(
+        self, db: PostgresConnection, *, writes: bool
+    ) -> Iterator[PostgresConnection]:
+        """The block in the transaction begun on ``db``. A connection lost
+        during a write transaction's COMMIT leaves it perhaps committed:
+        DatabaseUnavailable with ``maybe_done``."""
         try:
             yield db
         except BaseException:
@@ -378,8 +414,13 @@ class SharedPostgres:
                 with suppress(psycopg.Error):
                     db.raw.execute("ROLLBACK")
             raise
-        with self.reported():
-            db.raw.execute("COMMIT")
+        try:
+            with self.reported():
+                db.raw.execute("COMMIT")
+        except DatabaseUnavailable as lost:
+            if not writes:
+                raise
+            raise DatabaseUnavailable(str(lost), maybe_done=True) from lost
 
     def transaction(
         self, *, counted: bool = False, exclusive: bool = True
@@ -390,9 +431,10 @@ class SharedPostgres:
         takes no lock: for writes whose statements lock the rows they depend
         on (a check's counters, when it has several). A COMMIT that fails
         leaves the outcome unknown to this server, and the client gets a
-        503, never a success: no write is acknowledged that was not committed."""
+        503 that says it may have been done, never a success: no write is
+        acknowledged that was not committed."""
         begin = f"BEGIN; SELECT pg_advisory_xact_lock({self._lock})" if exclusive else "BEGIN"
-        begun = self._in_transaction(self._begin(begin))
+        begun = self._in_transaction(self._begin(begin), writes=True)
         return self._counted(begun) if counted else begun
 
     def _read_meta(self) -> dict[str, int]:
@@ -440,7 +482,9 @@ class SharedPostgres:
 
     def snapshot(self) -> AbstractContextManager[PostgresConnection]:
         """A read transaction: every query in the block sees the same state."""
-        return self._in_transaction(self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ"))
+        return self._in_transaction(
+            self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ"), writes=False
+        )
 
     def new_request(self) -> None:
         self.changes.moved()

@@ -1,0 +1,111 @@
+"""A connection to PostgreSQL lost after a write reached the server and
+before its answer came back (a network that drops it, a proxy that
+restarts): the server may have done the write, and mockserver cannot know.
+It never sends such a write again (a create would then answer 409 for its
+own app, a check would be counted twice) and never claims that nothing was
+changed: the 503 says the write may have been done. A server that ended an
+idle connection itself (a restart) is still served at once: the write goes
+on a new connection before it is sent.
+
+A real server process on a real PostgreSQL, through a proxy that cuts the
+connection at the chosen write (cutting_proxy.py)."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cutting_proxy import CuttingProxy
+from postgres_support import PostgresServer
+from test_replicas import send
+
+from mockserver.tooling.testing import RunningServer, run_server
+
+MAYBE_DONE = (
+    "PostgreSQL was lost during the write; it may have been done: look before writing again."
+    " Try again in 1 s."
+)
+
+
+@pytest.fixture
+def proxy(postgres: PostgresServer) -> Iterator[CuttingProxy]:
+    with CuttingProxy(postgres.port) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def server(postgres: PostgresServer, proxy: CuttingProxy) -> Iterator[RunningServer]:
+    url = proxy.url_of(postgres.new_database())
+    with run_server(["--state", url, "--workers", "1"]) as running:
+        yield running
+
+
+def app_body(slug: str) -> dict[str, Any]:
+    return {"app_slug": slug, "name": "Lost", "key_prefix": "sk_lost"}
+
+
+def assert_maybe_done(answer: tuple[int, Any, Any], proxy: CuttingProxy) -> None:
+    status, body, headers = answer
+    assert proxy.cut.is_set(), "the proxy never saw the write"
+    assert status == 503, body
+    assert body["errors"][0]["detail"] == MAYBE_DONE
+    assert headers["Retry-After"] == "1"
+
+
+def test_a_create_whose_answer_was_lost_is_a_503_that_says_it_may_be_done(
+    server: RunningServer, proxy: CuttingProxy
+) -> None:
+    base = server.base_url
+    assert send(base, "POST", "/api-auth/apps", app_body("before"))[0] == 200
+    proxy.cut_after(b"answer-lost")
+    assert_maybe_done(send(base, "POST", "/api-auth/apps", app_body("answer-lost")), proxy)
+    # It was done, once: the next requests go on a new connection.
+    status, app, _ = send(base, "GET", "/api-auth/apps/answer-lost")
+    assert (status, app["name"]) == (200, "Lost")
+    assert send(base, "POST", "/api-auth/apps", app_body("answer-lost"))[0] == 409
+
+
+def test_a_check_whose_count_was_lost_is_counted_once(
+    server: RunningServer, proxy: CuttingProxy
+) -> None:
+    """One per-key rule, so the count is one statement of its own."""
+    base = server.base_url
+    rule = {"unit": "day", "duration": 1, "max_requests": 10, "mode": "per_key"}
+    scheme = {"slug": "one-rule", "name": "One rule", "rules": [rule]}
+    assert send(base, "POST", "/api-auth/rate-limit-schemes", scheme)[0] == 200
+    app = {**app_body("counted"), "rate_limit_scheme_slug": "one-rule"}
+    assert send(base, "POST", "/api-auth/apps", app)[0] == 200
+    status, key, _ = send(base, "POST", "/api-auth/apps/counted/keys", {"name": "k"})
+    assert status == 200, key
+    check = {
+        "principal": {"type": "api_key", "value": key["secret"]},
+        "resource": "/v1/counted-once",
+        "method": "GET",
+    }
+
+    def remaining() -> int:
+        status, answer, _ = send(base, "POST", "/gateway/v1/authz/check", check)
+        assert status == 200, answer
+        return int(answer["rate_limits"][0]["remaining"])
+
+    assert remaining() == 9
+    proxy.cut_after(b"/v1/counted-once")  # the counter's name holds the resource
+    assert_maybe_done(send(base, "POST", "/gateway/v1/authz/check", check), proxy)
+    assert remaining() == 7  # the lost check was counted, once
+
+
+def test_a_transaction_whose_commit_was_lost_is_a_503_that_says_it_may_be_done(
+    server: RunningServer, proxy: CuttingProxy
+) -> None:
+    """A revocation is a transaction of several statements: its COMMIT is the write."""
+    base = server.base_url
+    assert send(base, "POST", "/api-auth/apps", app_body("keyed"))[0] == 200
+    status, key, _ = send(base, "POST", "/api-auth/apps/keyed/keys", {"name": "k"})
+    assert status == 200, key
+    proxy.cut_after(b"COMMIT")
+    revoke = f"/api-auth/apps/keyed/keys/{key['id']}/revoke"
+    assert_maybe_done(send(base, "POST", revoke, {}), proxy)
+    # It was committed: the key is revoked.
+    assert send(base, "GET", "/api-auth/apps/keyed/keys")[1]["keys"] == []
+    status, listed, _ = send(base, "GET", "/api-auth/apps/keyed/keys?include_inactive=true")
+    assert status == 200
+    assert [(found["id"], found["is_active"]) for found in listed["keys"]] == [(key["id"], False)]
