@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from conftest import ContractClient
 from contract import assert_conforms
+from cutting_proxy import CuttingProxy
 from local_servers import run_to_exit
 from redis_support import RedisServer, free_port, running_redis
 
@@ -400,13 +401,19 @@ def test_a_snapshot_saves_and_restores_the_counters(
 # --- Redis lost and back ---------------------------------------------------------------
 
 GONE = "Redis cannot be reached; nothing was changed. Try again in 1 s."
+# A check whose script was on its way when Redis went.
+LOST = (
+    "Redis was lost during the write; it may have been done: look before writing again."
+    " Try again in 1 s."
+)
 
 
 def test_while_redis_is_gone_checks_are_503s_and_come_back_by_themselves() -> None:
     """Redis stopped under a steady load of checks, then started again on its
     port: every answer is a 200 or the documented 503 (never a 500), the
-    503s changed nothing (no audit row), health names Redis, and the same
-    server process counts again once Redis is back."""
+    503s wrote no audit row (those of checks whose script was on its way
+    when Redis went say they may have been counted), health names Redis,
+    and the same server process counts again once Redis is back."""
     with running_redis() as redis_process:
         args = ["--workers", "2", "--freeze-time", FROZEN_AT, "--redis", redis_process.url]
         with run_server(args) as server:
@@ -449,9 +456,11 @@ def test_while_redis_is_gone_checks_are_503s_and_come_back_by_themselves() -> No
             assert {status for status, _, _ in answers} == {200, 503}
             for status, answer, headers in answers:
                 if status == 503:
-                    assert answer["errors"] == [
-                        {"message": "Service unavailable", "code": 503, "detail": GONE}
-                    ]
+                    (problem,) = answer["errors"]
+                    assert (problem["message"], problem["detail"] in (GONE, LOST)) == (
+                        "Service unavailable",
+                        True,
+                    ), problem
                     assert headers["Retry-After"] == "1"
             # The last answers are 200s again, from the same server processes.
             assert [status for status, _, _ in answers[-10:]] == [200] * 10
@@ -459,6 +468,37 @@ def test_while_redis_is_gone_checks_are_503s_and_come_back_by_themselves() -> No
             rows = ok(base, "GET", logs)["data"]
             admitted = {a["request_id"] for status, a, _ in answers if status == 200}
             assert {row["request_id"] for row in rows} == admitted  # no row of a 503
+
+
+def test_a_check_whose_script_was_answered_in_vain_is_counted_once(
+    redis_server: RedisServer,
+) -> None:
+    """The connection to Redis lost after the script reached it and before
+    its answer came back (a proxy cuts it there): Redis counted the check,
+    the server cannot know, and sends it no second time (that would count it
+    twice). The 503 says the check may have been counted; the next check
+    goes on a new connection."""
+    with CuttingProxy(redis_server.port) as proxy:
+        args = ["--workers", "1", "--freeze-time", FROZEN_AT]
+        with run_server([*args, "--redis", proxy.url_of(redis_server.url)]) as server:
+            base = server.base_url
+            body = key_with_limit(base, limit=10)
+
+            def remaining() -> int:
+                status, answer, _ = call(base, "POST", CHECK, body)
+                assert status == 200, answer
+                return int(answer["rate_limits"][0]["remaining"])
+
+            assert remaining() == 9
+            proxy.cut_after(body["resource"].encode())  # in the counter's name
+            status, answer, headers = call(base, "POST", CHECK, body)
+            assert proxy.cut.is_set(), "the proxy never saw the script"
+            assert (status, answer["errors"][0]["detail"], headers["Retry-After"]) == (
+                503,
+                LOST,
+                "1",
+            )
+            assert remaining() == 7
 
 
 def wait_until(

@@ -22,10 +22,13 @@ script's keys share a cluster slot:
 PostgreSQL schema, which names the session's incarnation too. Keys of an
 earlier generation are never read again and expire by themselves.
 
-A broken connection is retried once at once (after Redis restarted, each
-pooled connection fails once): if Redis died after running the script but
-before answering, that request may be counted twice; a Redis that died
-that way without persistence has lost every count anyway.
+A script is never sent twice. A connection Redis closed while it was idle
+(a restart, its ``timeout``) is seen before the script goes (one poll of
+its socket) and made again; one that fails while the script is being sent
+is made again and the script sent once more (Redis runs whole commands
+only); one lost after the script was sent, before its answer came, is a
+503 that says the check may have been counted (a script sent again would
+count it twice).
 
 The check's audit row is written after the script, in the state's database:
 when that write fails, a second script takes the counted requests back, so
@@ -34,6 +37,7 @@ not run: CountersUnavailable, and nothing was counted.
 """
 
 import os
+import select
 import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -47,7 +51,7 @@ from mockserver.state.counters import (
     Then,
     record_or_give_back,
 )
-from mockserver.state.database import Database
+from mockserver.state.database import LOST_DURING_A_WRITE, Database
 
 if TYPE_CHECKING:
     import redis
@@ -171,6 +175,11 @@ def connect(url: str) -> "redis.Redis":
     )
 
 
+class AnswerLost(Exception):
+    """The connection to Redis was lost after a script was sent and before
+    its answer came: Redis may have run it."""
+
+
 class _Link:
     """This thread's own connection to the counters' Redis, for the scripts
     of checks, sent and answered on it by redis-py's Connection itself.
@@ -179,39 +188,65 @@ class _Link:
     runs of 5,000 on the quiet 2-core machine). Whatever else the counters
     ask of Redis (a reset, a snapshot) goes through the client.
 
-    As the client does: a broken connection is made again and the script
-    sent once more at once (see the module's note), and a script Redis no
-    longer knows (it restarted) is loaded again."""
+    A script is never sent twice (see the module's note), and a script Redis
+    no longer knows (it restarted) is loaded again."""
 
     def __init__(self, client: "redis.Redis") -> None:
         import redis
 
         self._pool = client.connection_pool
         self._broken = redis.ConnectionError
+        # What leaves a sent script's fate unknown (not an answer such as
+        # an error of Redis's, which says it did not run).
+        self._lost = (redis.ConnectionError, redis.TimeoutError, OSError)
         self._unknown_script = redis.exceptions.NoScriptError
         self._local = threading.local()
 
     def run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """The script's answer; AnswerLost when it was sent and no answer came."""
+        connection = self._connection()
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        self._send(connection, command)
+        try:
+            try:
+                return connection.read_response()
+            except self._unknown_script:  # it did not run
+                self._send(connection, ("SCRIPT", "LOAD", script.script))
+                connection.read_response()
+                self._send(connection, command)
+                return connection.read_response()
+        except self._lost as lost:
+            connection.disconnect()  # connected again by the next command
+            raise AnswerLost(str(lost) or type(lost).__name__) from lost
+
+    def _connection(self) -> Any:
+        """This thread's connection, made again first when Redis has spoken
+        to it since its last answer: on an idle connection, that is Redis
+        closing it (a restart, its ``timeout``)."""
         local = self._local
         connection = getattr(local, "connection", None)
         if connection is None or local.pid != os.getpid():  # a forked child opens its own
             connection = local.connection = self._pool.make_connection()
             local.pid = os.getpid()
-        try:
-            return self._evaluate(connection, script, keys, args)
-        except self._broken:
-            connection.disconnect()  # connected again by the next command
-            return self._evaluate(connection, script, keys, args)
+        elif connection._sock is not None and _readable(connection._sock):
+            connection.disconnect()
+        return connection
 
-    def _evaluate(self, connection: Any, script: Any, keys: list[str], args: list[Any]) -> Any:
+    def _send(self, connection: Any, command: tuple[Any, ...]) -> None:
+        """Send ``command``, on a connection made again when sending fails:
+        Redis runs whole commands only, so nothing of it ran."""
         try:
-            connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            return connection.read_response()
-        except self._unknown_script:
-            connection.send_command("SCRIPT", "LOAD", script.script)
-            connection.read_response()
-            connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            return connection.read_response()
+            connection.send_command(*command)
+        except self._broken:
+            connection.disconnect()
+            connection.send_command(*command)
+
+
+def _readable(sock: Any) -> bool:
+    """Whether anything (data, or the close) waits to be read on ``sock``."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class RedisCounters:
@@ -260,6 +295,10 @@ class RedisCounters:
     def _call(self, script: Any, args: list[Any]) -> Any:
         try:
             return self._link.run(script, [self._generation_key], args)
+        except AnswerLost as lost:
+            raise CountersUnavailable(
+                REDIS, str(lost), condition=LOST_DURING_A_WRITE, maybe_done=True
+            ) from None
         except self._errors as error:
             raise self._gone(error) from None
 
