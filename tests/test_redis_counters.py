@@ -470,6 +470,22 @@ def test_while_redis_is_gone_checks_are_503s_and_come_back_by_themselves() -> No
             assert {row["request_id"] for row in rows} == admitted  # no row of a 503
 
 
+def test_the_first_check_after_redis_restarted_is_served() -> None:
+    """A Redis that restarts closes the server's idle connection to it: the
+    next check sees that before its script goes, and is served on a new
+    connection (not a 503 for a script that might have run)."""
+    with running_redis() as redis_process:
+        args = ["--workers", "1", "--freeze-time", FROZEN_AT, "--redis", redis_process.url]
+        with run_server(args) as server:
+            body = key_with_limit(server.base_url)
+            assert call(server.base_url, "POST", CHECK, body)[0] == 200
+            redis_process.stop()
+            redis_process.start()
+            status, answer, _ = call(server.base_url, "POST", CHECK, body)
+            assert status == 200, answer
+            assert answer["allowed"] is True
+
+
 def test_a_check_whose_script_was_answered_in_vain_is_counted_once(
     redis_server: RedisServer,
 ) -> None:
