@@ -456,6 +456,25 @@ def test_a_count_on_a_connection_the_postgresql_server_closed_is_served(
         store.close()
 
 
+def test_a_create_on_postgresql_runs_as_a_prepared_statement(postgres: PostgresServer) -> None:
+    """An app's INSERT, whose ``is_active`` is a boolean, is prepared on the
+    connection like every other statement of the hot path (psycopg's cursor,
+    which had taken it, costs a replica about 40 us more of CPU a create),
+    and the boolean is stored as the integer it stands for."""
+    store = Store(postgres.new_database())
+    try:
+        store.insert_app(app("prepared"))
+        db = store.database.connection()
+        (prepared,) = db.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO apps%'"
+        ).fetchone()
+        assert prepared == 1
+        assert db.execute("SELECT is_active FROM apps").fetchall() == [(1,)]
+        assert store.get_app("prepared")["is_active"] is True
+    finally:
+        store.close()
+
+
 def test_a_postgresql_connection_prepares_a_bounded_number_of_statements(
     postgres: PostgresServer,
 ) -> None:

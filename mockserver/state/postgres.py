@@ -113,7 +113,10 @@ def numbered(sql: str) -> str:
 
 def _as_text(parameters: Any) -> list[bytes | None] | None:
     """The parameters as the prepared path sends them (PostgresConnection._prepared),
-    or None when one is not a string, an integer or None."""
+    or None when one is not a string, an integer, a boolean or None. A
+    boolean is sent as the integer it stands for, as _adapted does (the
+    columns are integers): an app's ``is_active`` had sent every create's
+    INSERT through psycopg's cursor, some 40 us more of a replica's CPU."""
     values: list[bytes | None] = []
     for value in parameters:
         kind = type(value)
@@ -123,6 +126,8 @@ def _as_text(parameters: Any) -> list[bytes | None] | None:
             values.append(str(value).encode())
         elif value is None:
             values.append(None)
+        elif kind is bool:
+            values.append(b"1" if value else b"0")
         else:
             return None
     return values
