@@ -109,3 +109,60 @@ def test_a_transaction_whose_commit_was_lost_is_a_503_that_says_it_may_be_done(
     status, listed, _ = send(base, "GET", "/api-auth/apps/keyed/keys?include_inactive=true")
     assert status == 200
     assert [(found["id"], found["is_active"]) for found in listed["keys"]] == [(key["id"], False)]
+
+
+def test_a_check_whose_audit_row_was_lost_stays_counted(
+    server: RunningServer, proxy: CuttingProxy
+) -> None:
+    """The audit row's answer lost: the row may be there, so the check's count
+    is not taken back (an audit row the counters did not count would be
+    worse than the 503's warning)."""
+    base = server.base_url
+    rule = {"unit": "day", "duration": 1, "max_requests": 10, "mode": "per_key"}
+    scheme = {"slug": "audited", "name": "Audited", "rules": [rule]}
+    assert send(base, "POST", "/api-auth/rate-limit-schemes", scheme)[0] == 200
+    app = {**app_body("audited"), "rate_limit_scheme_slug": "audited"}
+    assert send(base, "POST", "/api-auth/apps", app)[0] == 200
+    status, key, _ = send(base, "POST", "/api-auth/apps/audited/keys", {"name": "audit-cut"})
+    assert status == 200, key
+    check = {
+        "principal": {"type": "api_key", "value": key["secret"]},
+        "resource": "/v1/audited",
+        "method": "GET",
+    }
+    assert send(base, "POST", "/gateway/v1/authz/check", check)[0] == 200
+    proxy.cut_after(b"audit-cut")  # the key's name: in its audit row only
+    assert_maybe_done(send(base, "POST", "/gateway/v1/authz/check", check), proxy)
+    status, answer, _ = send(base, "POST", "/gateway/v1/authz/check", check)
+    assert (status, answer["rate_limits"][0]["remaining"]) == (200, 7)
+    status, logs, _ = send(base, "GET", "/api-auth/apps/audited/audit/logs?limit=10")
+    assert status == 200
+    assert len(logs["data"]) == 3  # the lost one's row was written
+
+
+def test_an_error_the_server_answered_a_write_with_says_nothing_was_changed(
+    postgres: PostgresServer,
+) -> None:
+    """A write PostgreSQL refused with an error of its own (here its
+    statement timeout, while another transaction holds the counter's row)
+    was not done, and says so: not the 'may have been done' of a lost one."""
+    import psycopg
+
+    from mockserver.state.counters import Tally
+    from mockserver.state.database import DatabaseUnavailable
+    from mockserver.state.store import Store
+
+    url = postgres.new_database()
+    store = Store(url + "?options=-c%20statement_timeout%3D300")
+    try:
+        assert store.counters.take([Tally("held", 0, 5)])[0].count == 1
+        with psycopg.connect(url) as holder:
+            holder.execute("SELECT count FROM counters WHERE name = 'held' FOR UPDATE")
+            with pytest.raises(DatabaseUnavailable) as refused:
+                store.counters.take([Tally("held", 0, 5)])
+            holder.rollback()
+        assert refused.value.maybe_done is False
+        assert refused.value.condition == "cannot be reached"
+        assert store.counters.take([Tally("held", 0, 5)])[0].count == 2  # not counted
+    finally:
+        store.close()

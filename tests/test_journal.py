@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from postgres_support import PostgresServer
 
 from mockserver.state.database import is_postgres, open_database
 from mockserver.state.journal import Journal
@@ -78,3 +79,23 @@ def test_ids_keep_increasing_across_a_clear_and_trims(
     journal.close()
     assert seen == [1, 2, 3, 4, 6, 7, 8, 9, 10]
     assert seen == sorted(set(seen))
+
+
+def test_the_journal_is_trimmed_even_when_each_entry_comes_on_a_new_connection(
+    postgres: PostgresServer, monkeypatch
+) -> None:
+    """An idle timeout (or a server that ended the connection) makes the next
+    entry's connection anew: the trim is still due every so many entries, so
+    the table stays bounded."""
+    monkeypatch.setattr("mockserver.state.journal._TRIM_EVERY", 2)
+    database = open_database(postgres.new_database())
+    journal = Journal(database, size=3)
+    try:
+        for number in range(20):
+            journal.record(entry(number))
+            database.drop_connection()  # type: ignore[attr-defined]
+        (rows,) = database.connection().execute("SELECT count(*) FROM journal").fetchone()
+        assert rows <= 3 + 2
+        assert ids(journal) == [20, 19, 18]
+    finally:
+        journal.close()

@@ -238,13 +238,17 @@ def record_or_give_back(
     need not take turns on the writers' lock across replicas for it. When
     it fails, ``give_back`` uncounts them and its error is raised; a
     counters' store lost meanwhile keeps the counts (the write's own error
-    says more). For the state's counters on PostgreSQL and for Redis's."""
+    says more), and so does a write that may have been done (its
+    connection lost before its answer): its audit row may be there, and a
+    row without its count would be worse. For the state's counters on
+    PostgreSQL and for Redis's."""
     try:
         with write_alone(database) as db:
             then(db, outcomes)
-    except BaseException:
-        with contextlib.suppress(Unavailable):
-            give_back()
+    except BaseException as failure:
+        if not (isinstance(failure, Unavailable) and failure.maybe_done):
+            with contextlib.suppress(Unavailable):
+                give_back()
         raise
 
 

@@ -10,6 +10,7 @@ naming its session ('' for the default one): it is read per session, or
 whole by the inspector, and cleared per session.
 """
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,9 @@ CREATE TABLE IF NOT EXISTS cleared (
 # replicas' creates put it at 1.1 ms a run, 17.6 us a request, every 64
 # entries, and at 1.4 ms, 2.6 us a request, every 512 (2026-12-04). SQLite's
 # journal measured the same either way. The table then holds up to 512 rows a
-# process past ``size``, which no read shows (_where).
+# process past ``size``, which no read shows (_where). The entries are counted
+# by the Journal itself, not by a connection: one made anew (an idle timeout)
+# starts no count again, which could have put the trim off for good.
 _TRIM_EVERY = 512
 FILTERS = ("method", "path", "status", "operation_id")
 
@@ -69,6 +72,8 @@ class Journal:
         """A file of its own at ``path``, or the tables of a shared database
         (PostgreSQL: every replica records into, and reads, one journal)."""
         self.size = size
+        # This process's entries (next() is atomic: threads share it).
+        self._entries = itertools.count(1)
         self._db: Database | None = None
         if size > 0:
             # A journal is not worth an fsync: its file never outlives the server.
@@ -100,9 +105,7 @@ class Journal:
                     entry["body"],  # decoded from bytes: no lone surrogates
                 ),
             )
-            written = getattr(self._db.local, "written", 0) + 1
-            self._db.local.written = written
-            if written % _TRIM_EVERY == 0:
+            if next(self._entries) % _TRIM_EVERY == 0:
                 self._trim(db)
 
     def _trim(self, db: Connection) -> None:

@@ -287,6 +287,17 @@ class _Reported:
             raise DatabaseUnavailable(str(error).strip() or type(error).__name__) from error
 
 
+def _perhaps_done(lost: DatabaseUnavailable) -> DatabaseUnavailable:
+    """``lost`` (a write's) as it is to be answered: ``maybe_done`` when the
+    connection went without a word from the server, which may have done the
+    write; as it is when the server answered an error (a timeout, a
+    deadlock, a disk full: psycopg gives its SQLSTATE), which says the
+    statement failed and changed nothing."""
+    if getattr(lost.__cause__, "sqlstate", None) is not None:
+        return lost
+    return DatabaseUnavailable(str(lost), maybe_done=True)
+
+
 class SharedPostgres:
     """One PostgreSQL database shared by every thread, process and replica."""
 
@@ -383,7 +394,7 @@ class SharedPostgres:
                 with self.reported():
                     return step(connection)
             except DatabaseUnavailable as lost:
-                raise DatabaseUnavailable(str(lost), maybe_done=True) from lost
+                raise _perhaps_done(lost) from lost.__cause__
         try:
             with self.reported():
                 return step(connection)
@@ -425,7 +436,7 @@ class SharedPostgres:
         except DatabaseUnavailable as lost:
             if not writes:
                 raise
-            raise DatabaseUnavailable(str(lost), maybe_done=True) from lost
+            raise _perhaps_done(lost) from lost.__cause__
 
     def transaction(
         self, *, counted: bool = False, exclusive: bool = True

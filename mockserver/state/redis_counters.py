@@ -199,6 +199,7 @@ class _Link:
         # What leaves a sent script's fate unknown (not an answer such as
         # an error of Redis's, which says it did not run).
         self._lost = (redis.ConnectionError, redis.TimeoutError, OSError)
+        self._loading = redis.exceptions.BusyLoadingError  # a ConnectionError, yet an answer
         self._unknown_script = redis.exceptions.NoScriptError
         self._local = threading.local()
 
@@ -208,13 +209,20 @@ class _Link:
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         self._send(connection, command)
         try:
-            try:
-                return connection.read_response()
-            except self._unknown_script:  # it did not run
-                self._send(connection, ("SCRIPT", "LOAD", script.script))
-                connection.read_response()
-                self._send(connection, command)
-                return connection.read_response()
+            return self._answer(connection)
+        except self._unknown_script:  # Redis restarted and forgot it: it did not run
+            pass
+        self._send(connection, ("SCRIPT", "LOAD", script.script))
+        connection.read_response()  # lost here, nothing has run: an error as any
+        self._send(connection, command)
+        return self._answer(connection)
+
+    def _answer(self, connection: Any) -> Any:
+        """A sent script's answer; AnswerLost when none came."""
+        try:
+            return connection.read_response()
+        except self._loading:  # an answer: Redis is loading its data, it ran nothing
+            raise
         except self._lost as lost:
             connection.disconnect()  # connected again by the next command
             raise AnswerLost(str(lost) or type(lost).__name__) from lost
