@@ -86,7 +86,7 @@ def _check(settings: Settings) -> tuple[str, str, bytes]:
         if why is not None:
             context.store.close()
             url = redacted(str(settings.redis_url))
-            return "error", f"--redis: cannot reach Redis at {url}: {why}", b""
+            return "error", f"--redis: Redis at {url} cannot keep the counters: {why}", b""
     context.store.close()
     context.journal.close()
     admin = loaded.admin_spec.document
