@@ -29,6 +29,8 @@ modules run unchanged on it:
   caches are kept while it stays.
 - A lost server is :class:`DatabaseUnavailable` (a 503 with Retry-After):
   the broken connection is dropped, and the next request connects again.
+  A write lost after it was sent is never sent again: its 503 says it may
+  have been done (SharedPostgres.retried).
   A session's tables dropped under a request are :class:`SessionGone`
   (the request is served again in the session made afresh, http/pipeline.py).
 """
