@@ -64,6 +64,21 @@ def test_a_create_whose_answer_was_lost_is_a_503_that_says_it_may_be_done(
     assert send(base, "POST", "/api-auth/apps", app_body("answer-lost"))[0] == 409
 
 
+def test_a_write_whose_connection_went_while_it_was_prepared_is_served(
+    server: RunningServer, proxy: CuttingProxy
+) -> None:
+    """A connection's first create prepares its INSERT first (the SQL alone,
+    no values): lost then, nothing ran, and the create is served on a new
+    connection."""
+    base = server.base_url
+    assert send(base, "GET", "/api-auth/apps")[0] == 200  # the connection, warm
+    proxy.cut_after(b"INSERT INTO apps")  # only the statement's text holds it
+    status, answer, _ = send(base, "POST", "/api-auth/apps", app_body("prepared-anew"))
+    assert proxy.cut.is_set(), "the proxy never saw the statement"
+    assert status == 200, answer
+    assert send(base, "GET", "/api-auth/apps/prepared-anew")[0] == 200
+
+
 def test_a_check_whose_count_was_lost_is_counted_once(
     server: RunningServer, proxy: CuttingProxy
 ) -> None:

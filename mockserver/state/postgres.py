@@ -207,9 +207,13 @@ class PostgresConnection:
         if len(self._statements) >= MAX_PREPARED:
             return None
         name: bytes | None = f"ms{len(self._statements)}".encode()
-        answer = self.raw.pgconn.prepare(name, numbered(sql).encode())  # type: ignore[arg-type]
+        try:
+            answer = self.raw.pgconn.prepare(name, numbered(sql).encode())  # type: ignore[arg-type]
+            if answer.status != ExecStatus.COMMAND_OK:
+                self._raise(answer)
+        except psycopg.OperationalError as lost:  # the connection went: nothing ran
+            raise LostBeforeRunning(str(lost)) from lost
         if answer.status != ExecStatus.COMMAND_OK:
-            self._raise(answer)
             if answer.error_field(DiagnosticField.SQLSTATE) != INDETERMINATE_DATATYPE:
                 raise psycopg.errors.error_from_result(answer, encoding=self.raw.info.encoding)
             name = None
@@ -289,13 +293,20 @@ class _Reported:
             raise DatabaseUnavailable(str(error).strip() or type(error).__name__) from error
 
 
+class LostBeforeRunning(psycopg.OperationalError):
+    """The connection went while a statement was being prepared: nothing of
+    it was sent to run."""
+
+
 def _perhaps_done(lost: DatabaseUnavailable) -> DatabaseUnavailable:
     """``lost`` (a write's) as it is to be answered: ``maybe_done`` when the
     connection went without a word from the server, which may have done the
     write; as it is when the server answered an error (a timeout, a
     deadlock, a disk full: psycopg gives its SQLSTATE), which says the
-    statement failed and changed nothing."""
-    if getattr(lost.__cause__, "sqlstate", None) is not None:
+    statement failed and changed nothing, or when it went before the
+    statement was sent."""
+    cause = lost.__cause__
+    if isinstance(cause, LostBeforeRunning) or getattr(cause, "sqlstate", None) is not None:
         return lost
     return DatabaseUnavailable(str(lost), maybe_done=True)
 
@@ -392,11 +403,15 @@ class SharedPostgres:
             if reused and connection.spoken():
                 self.drop_connection()
                 connection = self.connection()
-            try:
-                with self.reported():
-                    return step(connection)
-            except DatabaseUnavailable as lost:
-                raise _perhaps_done(lost) from lost.__cause__
+            for attempt in (1, 2):
+                try:
+                    with self.reported():
+                        return step(connection)
+                except DatabaseUnavailable as lost:
+                    if attempt == 1 and isinstance(lost.__cause__, LostBeforeRunning):
+                        connection = self.connection()  # nothing ran: once more
+                        continue
+                    raise _perhaps_done(lost) from lost.__cause__
         try:
             with self.reported():
                 return step(connection)
