@@ -43,6 +43,24 @@ def app_body(slug: str) -> dict[str, Any]:
     return {"app_slug": slug, "name": "Lost", "key_prefix": "sk_lost"}
 
 
+def one_rule_check(base: str, slug: str, key_name: str, resource: str) -> dict[str, Any]:
+    """A gateway check's body for a new key named ``key_name`` of a new app
+    ``slug``, whose scheme has one per-key rule of 10 a day: its count is one
+    statement of its own."""
+    rule = {"unit": "day", "duration": 1, "max_requests": 10, "mode": "per_key"}
+    scheme = {"slug": slug, "name": "One rule", "rules": [rule]}
+    assert send(base, "POST", "/api-auth/rate-limit-schemes", scheme)[0] == 200
+    app = {**app_body(slug), "rate_limit_scheme_slug": slug}
+    assert send(base, "POST", "/api-auth/apps", app)[0] == 200
+    status, key, _ = send(base, "POST", f"/api-auth/apps/{slug}/keys", {"name": key_name})
+    assert status == 200, key
+    return {
+        "principal": {"type": "api_key", "value": key["secret"]},
+        "resource": resource,
+        "method": "GET",
+    }
+
+
 def assert_maybe_done(answer: tuple[int, Any, Any], proxy: CuttingProxy) -> None:
     status, body, headers = answer
     assert proxy.cut.is_set(), "the proxy never saw the write"
@@ -82,20 +100,8 @@ def test_a_write_whose_connection_went_while_it_was_prepared_is_served(
 def test_a_check_whose_count_was_lost_is_counted_once(
     server: RunningServer, proxy: CuttingProxy
 ) -> None:
-    """One per-key rule, so the count is one statement of its own."""
     base = server.base_url
-    rule = {"unit": "day", "duration": 1, "max_requests": 10, "mode": "per_key"}
-    scheme = {"slug": "one-rule", "name": "One rule", "rules": [rule]}
-    assert send(base, "POST", "/api-auth/rate-limit-schemes", scheme)[0] == 200
-    app = {**app_body("counted"), "rate_limit_scheme_slug": "one-rule"}
-    assert send(base, "POST", "/api-auth/apps", app)[0] == 200
-    status, key, _ = send(base, "POST", "/api-auth/apps/counted/keys", {"name": "k"})
-    assert status == 200, key
-    check = {
-        "principal": {"type": "api_key", "value": key["secret"]},
-        "resource": "/v1/counted-once",
-        "method": "GET",
-    }
+    check = one_rule_check(base, "counted", "k", "/v1/counted-once")
 
     def remaining() -> int:
         status, answer, _ = send(base, "POST", "/gateway/v1/authz/check", check)
@@ -133,18 +139,7 @@ def test_a_check_whose_audit_row_was_lost_stays_counted(
     is not taken back (an audit row the counters did not count would be
     worse than the 503's warning)."""
     base = server.base_url
-    rule = {"unit": "day", "duration": 1, "max_requests": 10, "mode": "per_key"}
-    scheme = {"slug": "audited", "name": "Audited", "rules": [rule]}
-    assert send(base, "POST", "/api-auth/rate-limit-schemes", scheme)[0] == 200
-    app = {**app_body("audited"), "rate_limit_scheme_slug": "audited"}
-    assert send(base, "POST", "/api-auth/apps", app)[0] == 200
-    status, key, _ = send(base, "POST", "/api-auth/apps/audited/keys", {"name": "audit-cut"})
-    assert status == 200, key
-    check = {
-        "principal": {"type": "api_key", "value": key["secret"]},
-        "resource": "/v1/audited",
-        "method": "GET",
-    }
+    check = one_rule_check(base, "audited", "audit-cut", "/v1/audited")
     assert send(base, "POST", "/gateway/v1/authz/check", check)[0] == 200
     proxy.cut_after(b"audit-cut")  # the key's name: in its audit row only
     assert_maybe_done(send(base, "POST", "/gateway/v1/authz/check", check), proxy)
