@@ -32,6 +32,7 @@ import fcntl
 import mmap
 import os
 import re
+import select
 import sqlite3
 import tempfile
 import threading
@@ -135,9 +136,10 @@ class Unavailable(Exception):
         maybe_done: bool = False,
     ) -> None:
         """``condition`` is what the 503 says of ``what``: it cannot be
-        reached, unless it answered that it cannot serve (Redis out of memory)."""
+        reached, unless it answered that it cannot serve (Redis out of
+        memory), or it was lost during a write (``maybe_done``)."""
         self.what = what
-        self.condition = condition
+        self.condition = LOST_DURING_A_WRITE if maybe_done else condition
         self.maybe_done = maybe_done
         super().__init__(reason or f"{what} {condition}")
 
@@ -147,8 +149,7 @@ class DatabaseUnavailable(Unavailable):
     connection); ``maybe_done`` when it was lost during a write (see Unavailable)."""
 
     def __init__(self, reason: str, *, maybe_done: bool = False) -> None:
-        condition = LOST_DURING_A_WRITE if maybe_done else "cannot be reached"
-        super().__init__(POSTGRESQL, reason, condition=condition, maybe_done=maybe_done)
+        super().__init__(POSTGRESQL, reason, maybe_done=maybe_done)
 
 
 class SessionGone(Unavailable):
@@ -161,6 +162,17 @@ class SessionGone(Unavailable):
 
     def __init__(self, schema: str) -> None:
         super().__init__(POSTGRESQL, f"the tables of {schema} were dropped")
+
+
+def spoken_to(sock: Any) -> bool:
+    """Whether anything waits to be read on an idle connection's socket (a
+    file descriptor or a socket): what a server that ends a connection sends
+    (a restart, an idle timeout: its message, then the close). A write never
+    goes on such a connection (postgres.py, redis_counters.py). One poll, well
+    under a microsecond."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def write_alone(database: Database) -> AbstractContextManager[Connection]:

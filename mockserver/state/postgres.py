@@ -38,7 +38,6 @@ modules run unchanged on it:
 import os
 import re
 import secrets
-import select
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -58,6 +57,7 @@ from mockserver.state.database import (
     IntegrityError,
     RequestSignal,
     SessionGone,
+    spoken_to,
 )
 
 # The advisory lock every writer holds for its transaction (any constant
@@ -164,15 +164,6 @@ class PostgresConnection:
         # could not be, and goes psycopg's way); see _prepared.
         self._statements: dict[str, bytes | None] = {}
         self._loader = Transformer(raw)
-        self._incoming = select.poll()
-        self._incoming.register(raw.pgconn.socket, select.POLLIN)
-
-    def spoken(self) -> bool:
-        """Whether the server sent this idle connection anything since its
-        last answer: what a server that ends a connection does (a restart, an
-        idle timeout, pg_terminate_backend: its message, then the close).
-        One poll of the socket, about a microsecond."""
-        return bool(self._incoming.poll(0))
 
     def execute(self, sql: str, parameters: Any = ()) -> Any:
         pgconn = self.raw.pgconn  # its state read directly: psycopg's properties cost more
@@ -394,13 +385,13 @@ class SharedPostgres:
         its answer did not arrive), and sent again a create would answer
         409 for its own app and a count would count twice. So it goes on a
         new connection before it is sent when the server has spoken to the
-        idle one (PostgresConnection.spoken: a server that ended it), and a
+        idle one (database.spoken_to: a server that ended it), and a
         connection lost after it was sent is DatabaseUnavailable with
         ``maybe_done``: a 503 that says so."""
         reused = db is not None or getattr(self.local, "connection", None) is not None
         connection = db or self.connection()
         if writes:
-            if reused and connection.spoken():
+            if reused and spoken_to(connection.raw.pgconn.socket):
                 self.drop_connection()
                 connection = self.connection()
             for attempt in (1, 2):

@@ -37,7 +37,6 @@ not run: CountersUnavailable, and nothing was counted.
 """
 
 import os
-import select
 import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -51,7 +50,7 @@ from mockserver.state.counters import (
     Then,
     record_or_give_back,
 )
-from mockserver.state.database import LOST_DURING_A_WRITE, Database
+from mockserver.state.database import Database, spoken_to
 
 if TYPE_CHECKING:
     import redis
@@ -236,7 +235,7 @@ class _Link:
         if connection is None or local.pid != os.getpid():  # a forked child opens its own
             connection = local.connection = self._pool.make_connection()
             local.pid = os.getpid()
-        elif connection._sock is not None and _readable(connection._sock):
+        elif connection._sock is not None and spoken_to(connection._sock):
             connection.disconnect()
         return connection
 
@@ -248,13 +247,6 @@ class _Link:
         except self._broken:
             connection.disconnect()
             connection.send_command(*command)
-
-
-def _readable(sock: Any) -> bool:
-    """Whether anything (data, or the close) waits to be read on ``sock``."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
 
 
 class RedisCounters:
@@ -304,9 +296,7 @@ class RedisCounters:
         try:
             return self._link.run(script, [self._generation_key], args)
         except AnswerLost as lost:
-            raise CountersUnavailable(
-                REDIS, str(lost), condition=LOST_DURING_A_WRITE, maybe_done=True
-            ) from None
+            raise CountersUnavailable(REDIS, str(lost), maybe_done=True) from None
         except self._errors as error:
             raise self._gone(error) from None
 
