@@ -63,8 +63,7 @@ def record(
         else [{"rule": "100/60s", "remaining": 0 if blocked_by else 99, "limit": 100}],
         "timestamp": at.isoformat().replace("+00:00", "Z"),
     }
-    with context.store.database.transaction() as db:
-        context.audit.write(db, row, microseconds(at))
+    context.audit.add(row, microseconds(at))
     return row
 
 

@@ -165,14 +165,14 @@ def test_an_error_the_server_answered_a_write_with_says_nothing_was_changed(
     url = postgres.new_database()
     store = Store(url + "?options=-c%20statement_timeout%3D300")
     try:
-        assert store.counters.take([Tally("held", 0, 5)])[0].count == 1
+        assert store.counters.take([Tally("held", 0, 5, 60_000)])[0].count == 1
         with psycopg.connect(url) as holder:
             holder.execute("SELECT count FROM counters WHERE name = 'held' FOR UPDATE")
             with pytest.raises(DatabaseUnavailable) as refused:
-                store.counters.take([Tally("held", 0, 5)])
+                store.counters.take([Tally("held", 0, 5, 60_000)])
             holder.rollback()
         assert refused.value.maybe_done is False
         assert refused.value.condition == "cannot be reached"
-        assert store.counters.take([Tally("held", 0, 5)])[0].count == 2  # not counted
+        assert store.counters.take([Tally("held", 0, 5, 60_000)])[0].count == 2  # not counted
     finally:
         store.close()

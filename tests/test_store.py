@@ -400,7 +400,7 @@ def test_a_check_whose_audit_row_fails_on_postgresql_takes_its_counts_back(
     the connection lost under it) the error is raised and the counts are
     taken back, and psycopg logs nothing beside it."""
     store = Store(postgres.new_database())
-    tallies = [Tally(name, 0, 5) for name in "ab"[:rules]]
+    tallies = [Tally(name, 0, 5, 60_000) for name in "ab"[:rules]]
     try:
         with store.database.transaction() as db:
             db.execute("CREATE TABLE seen (n INTEGER PRIMARY KEY)")
@@ -443,7 +443,7 @@ def test_a_count_on_a_connection_the_postgresql_server_closed_is_served(
     failing."""
     store = Store(postgres.new_database())
     try:
-        assert store.counters.take([Tally("a", 0, 5)]) == [Outcome(True, 1)]
+        assert store.counters.take([Tally("a", 0, 5, 60_000)]) == [Outcome(True, 1)]
         (pid,) = store.database.connection().execute("SELECT pg_backend_pid()").fetchone()
         postgres.sql(f"SELECT pg_terminate_backend({pid})")
         for _ in range(100):  # until the closed connection is seen from here
@@ -451,7 +451,7 @@ def test_a_count_on_a_connection_the_postgresql_server_closed_is_served(
                 break
             time.sleep(0.02)
         time.sleep(0.05)
-        assert store.counters.take([Tally("a", 0, 5)]) == [Outcome(True, 2)]
+        assert store.counters.take([Tally("a", 0, 5, 60_000)]) == [Outcome(True, 2)]
     finally:
         store.close()
 

@@ -40,8 +40,8 @@ class Context:
     complete_rule: Callable[[dict[str, Any]], dict[str, Any]]
     journal: Journal
     audit: AuditLog
-    # The rate-limit counters: the store's own (its database), or Redis's
-    # (``serve --redis``, state/redis_counters.py).
+    # The rate-limit counters: the store's own (beside a SQLite state, in a
+    # PostgreSQL one), or Redis's (``serve --redis``, state/redis_counters.py).
     counters: CounterStore
     # The 32 random bytes of a new key's secret (seeded by --seed: keys.py).
     secret_bytes: Callable[[], bytes] = field(default=_random_secret_bytes)

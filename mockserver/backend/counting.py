@@ -5,8 +5,9 @@ to it, the counters they count on, and the decision (the gateway check's
 
 Every applicable rule is evaluated, in priority order, with no short
 circuit: a rule that admits the request counts it even when another blocks
-it; a blocking rule does not count it. Counters live in the shared state
-(state/counters.py) or in Redis (state/redis_counters.py) and are exact
+it; a blocking rule does not count it. Counters live in memory a SQLite
+state's workers share (state/shared_counters.py), in a PostgreSQL state
+(state/counters.py) or in Redis (state/redis_counters.py), and are exact
 across worker processes and servers.
 """
 
@@ -149,7 +150,7 @@ class Decision:
     headers: dict[str, str]
 
 
-# Writes a check's audit row in the transaction given (None: no audit row).
+# Writes a check's audit row with the connection given (None: no audit row).
 Recorder = Callable[[sqlite3.Connection, "Decision"], None]
 
 
@@ -159,10 +160,10 @@ def evaluate(
     now: datetime,
     record: Recorder | None = None,
 ) -> Decision:
-    """Count the request on every rule that admits it, in one transaction,
-    which also holds the check's audit row (``record``). Everything but the
-    counting and the audit row is done before or after that transaction:
-    the other workers wait for it."""
+    """Count the request on every rule that admits it, in one step of the
+    counters' store with the check's audit row (``record``). Everything
+    but the counting and the audit row is done before or after that step:
+    the other workers may wait for it."""
     now_ms = epoch_ms(now)
     windows = [rule.window(now_ms, now) for rule, _ in counted]
     tallies = [

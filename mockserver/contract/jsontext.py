@@ -19,3 +19,14 @@ def to_json(value: Any) -> bytes:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:
         return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def from_json(text: bytes | str) -> Any:
+    """JSON read back (by orjson, about four times as fast as the standard
+    library on an audit row); what orjson refuses (an escaped lone
+    surrogate, which to_json's fallback may have written) by the standard
+    library."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

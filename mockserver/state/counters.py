@@ -1,20 +1,21 @@
 """Rate-limit counters, exact across every worker process: the interface, and
-the counters kept in the state's SQLite database.
+the counters kept as rows of a PostgreSQL state.
 
 A check reads and bumps all of its counters at once (:meth:`CounterStore.take`):
 however many workers, replicas or servers sharing one store check at once,
 a rule of L per window admits exactly L in that window. A counter seen in a
 later (or, after the clock was moved back, another) window starts again from
-zero. Two stores keep them: :class:`Counters`, here, in the state's database
-(the default), and ``RedisCounters`` (redis_counters.py, ``serve --redis``)
-in Redis, shared by servers that share one state elsewhere.
+zero. Three stores keep them: ``SharedCounters`` (shared_counters.py) in
+memory that a SQLite state's workers share, the default on one machine;
+:class:`Counters`, here, in a PostgreSQL state's database, which its
+replicas share; and ``RedisCounters`` (redis_counters.py, ``serve
+--redis``) in Redis, shared by servers that share one state elsewhere.
 
-In the state's database one row per counter holds the start of its current
-window and the count in it. On SQLite they are read and bumped in one
-transaction under the writers' lock (database.py), which also holds the
-check's audit row. On PostgreSQL each counter is one statement, atomic,
+In the PostgreSQL database one row per counter holds the start of its
+current window and the count in it. Each counter is one statement, atomic,
 which locks the counter's row while it runs, and the audit row follows in
-a statement of its own (Counters.take says why).
+a statement of its own (Counters.take says why). A SQLite state keeps the
+same table, empty, for its snapshots to carry counters in (snapshots.py).
 """
 
 import contextlib
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from mockserver.state.database import Connection, Database, Unavailable, write_alone
+from mockserver.state.database import Connection, Database, Unavailable
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -55,14 +56,14 @@ _COUNT = (
 # is changed once made.
 @dataclass(slots=True)
 class Tally:
-    """One counter to look at: its name, the window it is in now, its limit.
-    ``window_ms``, the window's length, tells a store that forgets (Redis)
-    how long the counter is worth keeping."""
+    """One counter to look at: its name, the window it is in now, its limit,
+    and the window's length, which tells a store that forgets (Redis, the
+    shared counters' sweep) how long the counter is worth keeping."""
 
     name: str
     window_start: int
     limit: int
-    window_ms: int = 0
+    window_ms: int
 
 
 @dataclass(slots=True)
@@ -81,8 +82,8 @@ class CounterRow:
     count: int
 
 
-# What runs with a check's outcomes, in a transaction of the state's database
-# (the check's audit row): see CounterStore.take.
+# What runs with a check's outcomes, under the state's writers' lock (the
+# check's audit row, which it writes whole or not at all): see CounterStore.take.
 Then = Callable[[Connection, list[Outcome]], None]
 
 
@@ -111,9 +112,10 @@ class CounterStore(Protocol):
         """Count one request on every tally that still admits it, all at
         once; a tally at its limit refuses it and is not counted. Every tally
         is looked at, whatever the others say. ``then`` runs with the
-        outcomes in a transaction of the state's database (the check's audit
-        row); when it fails, nothing stays counted. CountersUnavailable when
-        the store cannot be reached: then nothing was counted."""
+        outcomes under the state's writers' lock, with no transaction open
+        (the check's audit row: it writes whole or not at all); when it
+        fails, nothing stays counted. CountersUnavailable when the store
+        cannot be reached: then nothing was counted."""
         ...
 
     def clear(self) -> None:
@@ -156,7 +158,7 @@ def namespace_of(db: Database) -> int:
 
 
 class Counters:
-    """The counters as rows of the state's own database."""
+    """The counters as rows of a PostgreSQL state's own database."""
 
     in_state = True
 
@@ -168,25 +170,13 @@ class Counters:
         tallies: list[Tally],
         then: Then | None = None,
     ) -> list[Outcome]:
-        """See CounterStore.take. On SQLite the counts and ``then`` (the
-        check's audit row) are one transaction, committed together or not at
-        all: the writers take turns on one lock whatever the transaction
-        holds, and one commit costs less than two.
-
-        Where writes are best single statements (PostgreSQL:
-        Database.statement_writes) the counts come first, each counter one
+        """See CounterStore.take. The counts come first, each counter one
         statement that locks its row only while it runs, and then ``then``,
         as with Redis (redis_counters.py): when ``then`` fails, the counts
         are taken back. A transaction holding the counter's row until the
         audit row was written kept every other check of that key waiting
         for a round trip and the check's Python in between; two replicas
         checking one key spent about 180 us a check waiting for the row."""
-        if not self._db.statement_writes:
-            with self._db.transaction(exclusive=False) as db:
-                outcomes = _count(db, tallies)
-                if then is not None:
-                    then(db, outcomes)
-            return outcomes
         # One counter (nearly every check): its statement is its own transaction.
         one = len(tallies) == 1
         with self._db.write_lock() if one else self._db.transaction(exclusive=False) as db:
@@ -233,9 +223,9 @@ def record_or_give_back(
     give_back: Callable[[], None],
 ) -> None:
     """``then`` (the check's audit row) after counts already committed, in a
-    write of its own (write_alone): the audit row is an insert, and a trim
-    of the oldest rows, that reads nothing another writer changes, so checks
-    need not take turns on the writers' lock across replicas for it. When
+    write of its own under the writers' lock (on PostgreSQL a statement
+    that reads nothing another writer changes, so checks need not take
+    turns across replicas for it; on SQLite a row that waits, audit.py). When
     it fails, ``give_back`` uncounts them and its error is raised; a
     counters' store lost meanwhile keeps the counts (the write's own error
     says more), and so does a write that may have been done (its
@@ -243,7 +233,7 @@ def record_or_give_back(
     row without its count would be worse. For the state's counters on
     PostgreSQL and for Redis's."""
     try:
-        with write_alone(database) as db:
+        with database.write_lock() as db:
             then(db, outcomes)
     except BaseException as failure:
         if not (isinstance(failure, Unavailable) and failure.maybe_done):

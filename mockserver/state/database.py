@@ -77,6 +77,8 @@ class Database(Protocol):
     """What the state modules need of an engine (SharedSqlite, postgres.SharedPostgres)."""
 
     local: threading.local
+    # Where it is: a SQLite file, or a PostgreSQL URL.
+    path: Path | str
     # Whether a write is best made of single statements, each its own
     # transaction (write_lock): on PostgreSQL a transaction costs a round
     # trip a statement and holds its row locks across them. SQLite's
@@ -173,16 +175,6 @@ def spoken_to(sock: Any) -> bool:
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return bool(poller.poll(0))
-
-
-def write_alone(database: Database) -> AbstractContextManager[Connection]:
-    """Where a write runs that is one statement on the engines whose writes
-    are best single statements (an audit row: audit.py): by itself there,
-    in a transaction elsewhere, where it may take a few. Not exclusive: the
-    write reads nothing that another writer changes."""
-    if database.statement_writes:
-        return database.write_lock()
-    return database.transaction(exclusive=False)
 
 
 def violates(error: Exception, table: str, column: str) -> bool:
@@ -282,6 +274,21 @@ class RequestSignal:
             local.rows = None
 
 
+def mapped_file(path: Path, size: int) -> mmap.mmap:
+    """The first ``size`` bytes of the file at ``path``, made if need be,
+    mapped into this process and shared with every process that maps it
+    (the change counter, shared_counters.py, waiting_rows.py). A process
+    that finds the file shorter only ever extends it with zeros: what
+    another one wrote is never cut off."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if os.fstat(descriptor).st_size < size:
+            os.ftruncate(descriptor, size)
+        return mmap.mmap(descriptor, size)
+    finally:
+        os.close(descriptor)
+
+
 class ChangeCounter:
     """A number shared by every process of one database, which moves whenever
     a counted transaction (``SharedSqlite.transaction(counted=True)``) runs.
@@ -300,15 +307,7 @@ class ChangeCounter:
     """
 
     def __init__(self, path: Path) -> None:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            # A process that finds the file shorter only ever extends it with
-            # zeros: a number another one wrote is never truncated.
-            if os.fstat(descriptor).st_size < 8:
-                os.ftruncate(descriptor, 8)
-            self._map = mmap.mmap(descriptor, 8)
-        finally:
-            os.close(descriptor)
+        self._map = mapped_file(path, 8)
         # Never closed: threads may read it to the end; it goes with the process.
         self._number = memoryview(self._map).cast("Q")
 
@@ -365,7 +364,7 @@ class _WriteTransaction:
     cProfile put the three generators at about 10 us of a check, the class
     at under 3."""
 
-    __slots__ = ("_changes", "_db", "_lock_file", "_odd", "_owner")
+    __slots__ = ("_changes", "_db", "_held_before", "_lock_file", "_odd", "_owner")
 
     def __init__(self, owner: "SharedSqlite", changes: "ChangeCounter | None") -> None:
         self._owner = owner
@@ -373,8 +372,13 @@ class _WriteTransaction:
 
     def __enter__(self) -> sqlite3.Connection:
         db = self._db = self._owner.connection()
-        lock_file = self._lock_file = self._owner.local.lock_file
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        local = self._owner.local
+        lock_file = self._lock_file = local.lock_file
+        # Inside write_lock(), which holds the lock already (see there).
+        self._held_before = getattr(local, "holding", False)
+        if not self._held_before:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            local.holding = True
         try:
             if self._changes is not None:
                 self._odd = self._changes.begin()
@@ -393,7 +397,9 @@ class _WriteTransaction:
     def _release(self) -> None:
         if self._changes is not None:
             self._changes.end(self._odd)
-        fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+        if not self._held_before:
+            self._owner.local.holding = False
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
 
 class SharedSqlite:
@@ -435,13 +441,22 @@ class SharedSqlite:
 
     @contextmanager
     def write_lock(self) -> Iterator[sqlite3.Connection]:
-        """Hold the writers' lock; a single statement in it is its own transaction."""
+        """Hold the writers' lock; a single statement in it is its own
+        transaction. A thread that holds it already holds it on: flock holds
+        do not nest, and an inner release would end the outer hold (a
+        snapshot's restore puts the shared counters back inside it)."""
         db = self.connection()
-        fcntl.flock(self.local.lock_file, fcntl.LOCK_EX)
+        local = self.local
+        if getattr(local, "holding", False):
+            yield db
+            return
+        fcntl.flock(local.lock_file, fcntl.LOCK_EX)
+        local.holding = True
         try:
             yield db
         finally:
-            fcntl.flock(self.local.lock_file, fcntl.LOCK_UN)
+            local.holding = False
+            fcntl.flock(local.lock_file, fcntl.LOCK_UN)
 
     def _gate(self) -> int:
         """This thread's descriptor of the gate file (flock ends a hold by

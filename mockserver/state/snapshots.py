@@ -21,10 +21,14 @@ repeatable-read transaction; restoring replaces those tables in one write
 transaction under the writers' lock, so a request sees the state before or
 after it, and moves the identity sequences past the restored rows.
 
-Counters kept outside the database (Redis, redis_counters.py) are saved as
-the snapshot's ``counters`` table (the copy's, or the JSON's), and put back
-from it when it is restored, before the database is: when Redis cannot be
-reached, neither changes anything.
+Counters kept outside the database (a SQLite state's shared memory,
+shared_counters.py, each named by a digest of its name; Redis,
+redis_counters.py) are saved as the snapshot's ``counters`` table (the
+copy's, or the JSON's), and put back from it when it is restored, before
+the database is: when Redis cannot be reached, neither changes anything.
+Audit rows still waiting to go to a SQLite state (waiting_rows.py) go
+before it is copied; those waiting when a snapshot is restored are the
+state's before it, and go with it.
 """
 
 import dataclasses
@@ -36,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mockserver.state.audit import AuditLog
 from mockserver.state.counters import CounterRow, CounterStore, read_rows, write_rows
 from mockserver.state.store import Store
 
@@ -122,10 +127,17 @@ def _restore_shared(store: Store, name: str, counters: CounterStore | None) -> b
 
 
 def save(
-    store: Store, directory: Path, name: str, counters: CounterStore | None = None
+    store: Store,
+    directory: Path,
+    name: str,
+    counters: CounterStore | None = None,
+    audit: AuditLog | None = None,
 ) -> dict[str, Any]:
     """Save the store as snapshot ``name`` (replacing one of that name), with
-    ``counters`` when they are not the store's own."""
+    ``counters`` when they are not the store's own, and with the ``audit``
+    rows that wait to go to its database."""
+    if audit is not None:
+        audit.settle()
     outside = None if counters is None or counters.in_state else counters.rows()
     if store.is_shared:
         return _save_shared(store, name, outside)
@@ -189,9 +201,16 @@ def delete(directory: Path, name: str, store: Store | None = None) -> bool:
     return True
 
 
-def restore(store: Store, directory: Path, name: str, counters: CounterStore | None = None) -> bool:
+def restore(
+    store: Store,
+    directory: Path,
+    name: str,
+    counters: CounterStore | None = None,
+    audit: AuditLog | None = None,
+) -> bool:
     """Put snapshot ``name`` back into the store, and into ``counters`` when
-    they are not the store's own; False when there is none."""
+    they are not the store's own; the ``audit`` rows that wait to go to the
+    database are the state's before it, and go; False when there is none."""
     if store.is_shared:
         return _restore_shared(store, name, counters)
     path = _file(directory, name)
@@ -211,6 +230,8 @@ def restore(store: Store, directory: Path, name: str, counters: CounterStore | N
             if counters is not None and not counters.in_state:
                 counters.replace(read_rows(source))
             source.backup(db)
+            if audit is not None:  # rows of the state before it
+                audit.forget_waiting()
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM machines")
             db.executemany("INSERT INTO machines (machine_id) VALUES (?)", claims)

@@ -1,6 +1,7 @@
 """Where apps, rate-limit schemes, API keys (keys.py) and rate-limit
-counters (counters.py) live: an embedded SQLite database, or a PostgreSQL
-database shared by replicas (postgres.py; database.py is the seam).
+counters live: an embedded SQLite database (its counters in memory its
+workers share, shared_counters.py), or a PostgreSQL database shared by
+replicas (postgres.py, its counters in counters.py; database.py is the seam).
 
 SQLite (the standard library's sqlite3) keeps one file that several worker
 processes can share (database.py): every write is one transaction, so a
@@ -27,7 +28,7 @@ from typing import Any
 from mockserver.contract.jsontext import to_json
 from mockserver.state import clock_offset, keys
 from mockserver.state.clock_offset import ClockOffset
-from mockserver.state.counters import Counters
+from mockserver.state.counters import Counters, CounterStore
 from mockserver.state.database import (
     POSTGRESQL,
     Connection,
@@ -39,6 +40,7 @@ from mockserver.state.database import (
 )
 from mockserver.state.keys import KeyStore
 from mockserver.state.schema import StoreError, make_schema
+from mockserver.state.shared_counters import SharedCounters
 
 App = dict[str, Any]
 Scheme = dict[str, Any]
@@ -93,13 +95,12 @@ class Store:
         ``made_here``: mockserver made the file (a session's), so it is not
         probed for another program's tables (1.4 ms of a session's 2 ms start)."""
         self._db = open_database(path, durable=durable)
-        self.path: Path | str = self._db.path  # type: ignore[attr-defined]
+        self.path: Path | str = self._db.path
         self.is_shared = is_postgres(path)
         self.keys = KeyStore(self._db)
-        self.counters = Counters(self._db)
         # Moved by POST /__admin/clock; load() puts it back to 0.
         self.clock_offset = ClockOffset(self._db)
-        # Shared with what must commit in the same transactions (the audit).
+        # Shared with what writes under the same lock (the audit).
         self.database = self._db
         try:
             if self.is_shared:
@@ -119,6 +120,14 @@ class Store:
             raise DatabaseUnavailable(
                 f"{redacted(self.path)}: cannot be reached: {error}"
             ) from None
+        # PostgreSQL's counters are its rows, which replicas share; a SQLite
+        # state's are in memory its workers share (shared_counters.py says
+        # why), in a file made beside it once it is known to be a state.
+        self.counters: CounterStore = (
+            Counters(self._db)
+            if self.is_shared
+            else SharedCounters(Path(f"{self._db.path}.counters"), self._db)
+        )
 
     def close(self) -> None:
         self._db.close()

@@ -109,12 +109,12 @@ def list_snapshots(ctx: Context, call: Call) -> dict[str, Any]:
 
 
 def save_snapshot(ctx: Context, call: Call) -> dict[str, Any]:
-    return snapshots.save(ctx.store, _snapshots_of(ctx), call.body["name"], ctx.counters)
+    return snapshots.save(ctx.store, _snapshots_of(ctx), call.body["name"], ctx.counters, ctx.audit)
 
 
 def restore_snapshot(ctx: Context, call: Call) -> None:
     name = _snapshot_name(ctx, call)
-    if not snapshots.restore(ctx.store, _snapshots_of(ctx), name, ctx.counters):
+    if not snapshots.restore(ctx.store, _snapshots_of(ctx), name, ctx.counters, ctx.audit):
         raise _no_snapshot(name)
 
 
