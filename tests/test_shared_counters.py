@@ -40,7 +40,7 @@ def small_table(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def counters(tmp_path: Path, small_table: None) -> Iterator[SharedCounters]:
     store = Store(tmp_path / "state.sqlite3")
-    yield SharedCounters(tmp_path / "small.counters", store.database)
+    yield SharedCounters(tmp_path / "small.counters", store.database, owner=1)
     store.close()
 
 

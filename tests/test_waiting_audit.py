@@ -17,6 +17,7 @@ from conftest import ContractClient
 from test_gateway_workers import AUTH, new_key_and_check, send
 
 from mockserver.state.audit import BATCH, AuditLog
+from mockserver.state.counters import Outcome, Tally
 from mockserver.state.store import Store
 from mockserver.state.waiting_rows import WaitingRows
 from mockserver.tooling.testing import run_server
@@ -142,4 +143,25 @@ def test_a_row_too_large_to_wait_goes_to_the_database_at_once(tmp_path: Path) ->
     large = {**row("req_large"), "path": "GET /" + "x" * (2 << 20)}
     audit.add(large, at_us=2)
     assert audit.count() == 2
+    store.close()
+
+
+def test_files_left_beside_a_deleted_state_hold_nothing_of_the_new_one(tmp_path: Path) -> None:
+    """The state file deleted alone, its counters' and waiting rows' files
+    left beside it: the state made anew there starts with neither."""
+    path = tmp_path / "state.sqlite3"
+    store = Store(path)
+    audit = AuditLog(store.database, 1000)
+    tally = Tally("key", 0, 5, 60_000)
+    store.counters.take([tally])
+    store.counters.take([tally])
+    audit.add(row("req_old"), at_us=1)  # waits
+    store.close()
+    for side in ("", "-wal", "-shm"):
+        Path(f"{path}{side}").unlink(missing_ok=True)
+    assert Path(f"{path}.counters").exists() and Path(f"{path}.audit").exists()
+    store = Store(path)
+    audit = AuditLog(store.database, 1000)
+    assert store.counters.take([tally]) == [Outcome(True, 1)]
+    assert audit.count() == 0
     store.close()

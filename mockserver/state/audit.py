@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.contract.jsontext import from_json, to_json
+from mockserver.state.counters import namespace_of
 from mockserver.state.database import Connection, Database
 from mockserver.state.waiting_rows import WaitingRows
 
@@ -135,6 +136,10 @@ class AuditLog:
         self._waiting = (
             None if self._one_statement or not size else WaitingRows(Path(f"{database.path}.audit"))
         )
+        if self._waiting is not None:
+            owner = namespace_of(database)
+            with database.write_lock():
+                self._waiting.belong_to(owner)
 
     # --- writing ---------------------------------------------------------------
 

@@ -63,6 +63,9 @@ _HEADER = struct.Struct("<qqq")
 # checks' clock: a sweep of it takes about 30 ms, under the writers' lock,
 # and while the clock stands still no window ends.
 _WHOLE_SWEEP_EVERY_MS = 1000
+# After it, the state's namespace (counters.namespace_of) the table belongs to.
+_OWNER = struct.Struct("<q")
+_OWNER_AT = 32
 _HEADER_SIZE = 64
 _SIZE = _HEADER_SIZE + SLOTS * _SLOT.size
 # A restored counter's window is not known (a snapshot keeps its start only):
@@ -96,12 +99,19 @@ class SharedCounters:
 
     in_state = False
 
-    def __init__(self, path: Path, database: Database) -> None:
+    def __init__(self, path: Path, database: Database, owner: int) -> None:
         """``path``: the counters' file; ``database``: the state's, where a
-        check's audit row is written."""
+        check's audit row is written; ``owner``: the state's namespace. A
+        file left by another state (its file deleted alone, and made anew)
+        holds none of this one's counters: it is emptied."""
         self._path = path
         self._database = database
+        self._owner = owner
         self._map = mapped_file(path, _SIZE)
+        if _OWNER.unpack_from(self._map, _OWNER_AT)[0] != owner:
+            with database.write_lock():
+                if _OWNER.unpack_from(self._map, _OWNER_AT)[0] != owner:
+                    self._zero()
 
     # --- slots -----------------------------------------------------------------
 
@@ -247,6 +257,7 @@ class SharedCounters:
         on disk and in memory); every mapping of it reads the zeros."""
         os.truncate(self._path, 0)
         os.truncate(self._path, _SIZE)
+        _OWNER.pack_into(self._map, _OWNER_AT, self._owner)
 
     @staticmethod
     def row_name(name: str) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 from mockserver.contract.jsontext import to_json
 from mockserver.state import clock_offset, keys
 from mockserver.state.clock_offset import ClockOffset
-from mockserver.state.counters import Counters, CounterStore
+from mockserver.state.counters import Counters, CounterStore, namespace_of
 from mockserver.state.database import (
     POSTGRESQL,
     Connection,
@@ -126,7 +126,7 @@ class Store:
         self.counters: CounterStore = (
             Counters(self._db)
             if self.is_shared
-            else SharedCounters(Path(f"{self._db.path}.counters"), self._db)
+            else SharedCounters(Path(f"{self._db.path}.counters"), self._db, namespace_of(self._db))
         )
 
     def close(self) -> None:

@@ -35,6 +35,9 @@ from mockserver.state.database import Connection, mapped_file
 Insert = Callable[[Connection, list[tuple[int, bytes]]], None]
 
 _HEADER = struct.Struct("<qqq")  # the batch's id, bytes in use, rows
+# After it, the state's namespace (counters.namespace_of) the rows belong to.
+_OWNER = struct.Struct("<q")
+_OWNER_AT = 32
 _HEADER_SIZE = 64
 _RECORD = struct.Struct("<qI")  # the row's instant, its length
 # Room for about a thousand rows of a usual size: a batch is due far sooner.
@@ -50,6 +53,13 @@ class WaitingRows:
 
     def __init__(self, path: Path) -> None:
         self._map = mapped_file(path, _SIZE)
+
+    def belong_to(self, owner: int) -> None:
+        """Drop rows another state left (its file deleted alone, and made
+        anew): the file now holds ``owner``'s, the state's namespace."""
+        if _OWNER.unpack_from(self._map, _OWNER_AT)[0] != owner:
+            self.forget()
+            _OWNER.pack_into(self._map, _OWNER_AT, owner)
 
     @property
     def rows_waiting(self) -> int:
