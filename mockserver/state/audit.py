@@ -133,10 +133,9 @@ class AuditLog:
         self._one_statement = database.statement_writes
         self._db.connection().executescript(_TABLES)
         # A SQLite state's rows wait beside it (waiting_rows.py).
-        self._waiting = (
-            None if self._one_statement or not size else WaitingRows(Path(f"{database.path}.audit"))
-        )
-        if self._waiting is not None:
+        self._waiting: WaitingRows | None = None
+        if not self._one_statement and size:
+            self._waiting = WaitingRows(Path(f"{database.path}.audit"))
             owner = namespace_of(database)
             with database.write_lock():
                 self._waiting.belong_to(owner)

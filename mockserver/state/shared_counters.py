@@ -230,11 +230,15 @@ class SharedCounters:
         if used >= _MOST:
             raise CountersUnavailable(SHARED_MEMORY, condition=FULL)
         start = tally.window_start
-        # The digest last: a slot is in use once its digest is there.
-        _VALUES.pack_into(self._map, offset + _DIGEST, start, 1, start + tally.window_ms)
-        self._map[offset : offset + _DIGEST] = digest
+        self._put(offset, digest, start, 1, start + tally.window_ms)
         _HEADER.pack_into(self._map, 0, sweep, used + 1, whole_at)
         return Outcome(True, 1)
+
+    def _put(self, offset: int, digest: bytes, start: int, count: int, end: int) -> None:
+        """Fill the empty slot at ``offset``; the digest last, since a slot
+        is in use once its digest is there."""
+        _VALUES.pack_into(self._map, offset + _DIGEST, start, count, end)
+        self._map[offset : offset + _DIGEST] = digest
 
     def _give_back(self, tallies: list[Tally], outcomes: list[Outcome]) -> None:
         """Uncount what was just counted, still under the lock."""
@@ -282,10 +286,8 @@ class SharedCounters:
             self._zero()
             for row in rows:
                 digest = _name_digest(row.name)
-                offset = self._find(digest)
                 end = row.window_start + _RESTORED_MS
-                _VALUES.pack_into(self._map, offset + _DIGEST, row.window_start, row.count, end)
-                self._map[offset : offset + _DIGEST] = digest
+                self._put(self._find(digest), digest, row.window_start, row.count, end)
             _HEADER.pack_into(self._map, 0, 0, len(rows), 0)
 
     def missing(self) -> list[str]:

@@ -19,9 +19,9 @@ The file: a header (the batch's id, the bytes and the rows written), then
 one record a row: its instant (microseconds), its length, the row as JSON.
 A row's bytes are written before the header counts them, so a worker that
 dies half way through a row leaves nothing of it. A batch is added in one
-transaction that also records the batch's id in ``meta``; one whose worker
-died after that commit and before the file was emptied is found there by
-the next, which only empties the file.
+transaction that also records, in ``meta``, the batch's id and how many of
+its bytes went: of a batch whose worker died after that commit and before
+the file was emptied, the next adds only the rows written after them.
 """
 
 import secrets
